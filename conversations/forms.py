@@ -1,0 +1,56 @@
+import uuid
+
+from django import forms
+from django.conf import settings
+
+from conversations.models import Conversation
+
+
+class MessageForm(forms.Form):
+    content = forms.CharField(
+        label="Message",
+        strip=True,
+        error_messages={"required": "Type a message first."},
+        widget=forms.Textarea(attrs={"rows": 1, "placeholder": "Send a message…", "autocomplete": "off"}),
+    )
+    # A fresh id per composed message; a double submit repeats it and is stored once.
+    client_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("client_id", uuid.uuid4())
+
+    def clean_content(self) -> str:
+        content = self.cleaned_data["content"]
+        limit = settings.CHAT_MAX_MESSAGE_CHARS
+        if len(content) > limit:
+            raise forms.ValidationError(
+                f"This message is too long: {len(content):,} characters, and the limit is {limit:,}. "
+                "Nothing was sent; shorten it or split it into parts."
+            )
+        return content
+
+
+class ConversationSettingsForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["max_tokens"].widget.attrs["min"] = 1
+
+    class Meta:
+        model = Conversation
+        fields = ["system_prompt", "temperature", "top_p", "max_tokens"]
+        labels = {"system_prompt": "System prompt", "top_p": "Top p", "max_tokens": "Max tokens"}
+        help_texts = {
+            "system_prompt": "Instructions the model reads before the conversation.",
+            "temperature": "0 to 2. Higher is more varied. Blank: the model's default.",
+            "top_p": "0.1 to 1. Blank: the model's default.",
+            "max_tokens": "1 to 32,000: the longest reply. Blank: the model's default (512).",
+        }
+        widgets = {
+            "system_prompt": forms.Textarea(attrs={"rows": 3, "placeholder": "You are a helpful assistant."}),
+            "temperature": forms.NumberInput(attrs={"step": "0.1", "min": "0", "max": "2"}),
+            "top_p": forms.NumberInput(attrs={"step": "0.05", "min": "0.1", "max": "1"}),
+            "max_tokens": forms.NumberInput(attrs={"step": "1", "min": "1", "max": "32000"}),
+        }

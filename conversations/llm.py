@@ -1,0 +1,283 @@
+"""The one module that talks to the upstream: an OpenAI-compatible chat completions API.
+
+Nothing else in chatsite imports `requests` or knows about HTTP status codes. Every failure
+comes out as `UpstreamError`, whose message is written for the person using the chat and
+never contains the API key or the raw response body.
+"""
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger(__name__)
+
+# Documented bounds of the generation parameters chatsite lets a person set
+# (../shared/reference/aimlapi.md). max_tokens is capped by mistral-tiny's 32k context.
+PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.1, 1.0),
+    "max_tokens": (1, 32000),
+}
+_INTEGER_PARAMETERS = {"max_tokens"}
+_MAX_ERROR_DETAIL = 300
+
+
+class UpstreamError(Exception):
+    """A chat completion did not produce a reply. `str(error)` is fit to show a person."""
+
+    def __init__(self, message: str, *, code: str, retryable: bool, status: int | None = None, retry_after=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    base_url: str
+    api_key: str
+    connect_timeout: float
+    read_timeout: float
+
+    @classmethod
+    def from_settings(cls) -> "UpstreamConfig":
+        return cls(
+            base_url=settings.AIMLAPI_BASE_URL,
+            api_key=settings.AIMLAPI_API_KEY,
+            connect_timeout=settings.AIMLAPI_CONNECT_TIMEOUT,
+            read_timeout=settings.AIMLAPI_TIMEOUT,
+        )
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc or self.base_url
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str
+    finish_reason: str
+    model: str
+    response_id: str
+    latency_ms: int
+    usage: dict = field(default_factory=dict)
+
+
+def validate_params(params: dict) -> dict:
+    """Check generation parameters against the documented bounds; raise ValueError if off."""
+    clean = {}
+    for name, value in params.items():
+        if name not in PARAMETER_BOUNDS:
+            raise ValueError(f"Unknown generation parameter {name!r}.")
+        if value is None:
+            continue
+        low, high = PARAMETER_BOUNDS[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number.")
+        if name in _INTEGER_PARAMETERS and value != int(value):
+            raise ValueError(f"{name} must be a whole number.")
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be between {low} and {high}.")
+        clean[name] = int(value) if name in _INTEGER_PARAMETERS else value
+    return clean
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    # One pooled session per thread: requests does not promise that a Session is thread-safe.
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0))
+        session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0))
+        _local.session = session
+    return session
+
+
+def chat_completion(
+    *, messages: list[dict], model: str, params: dict | None = None, config: UpstreamConfig | None = None
+) -> Completion:
+    """Ask the upstream for the next assistant message; raise UpstreamError on any failure."""
+    config = config or UpstreamConfig.from_settings()
+    if not config.api_key:
+        raise UpstreamError(
+            "No AI/ML API key is configured, so this message was not sent. Add "
+            "AIMLAPI_API_KEY=<your key> to the environment or to the .env file in the chatsite folder, "
+            "restart chatsite, then press Retry.",
+            code="no_key",
+            retryable=True,
+        )
+    body = {"model": model, "messages": messages, **validate_params(params or {})}
+    try:
+        return _post(body, config)
+    except UpstreamError as error:
+        logger.warning("upstream call to %s failed: code=%s status=%s", config.host, error.code, error.status)
+        raise
+
+
+def _post(body: dict, config: UpstreamConfig) -> Completion:
+    started = time.monotonic()
+    try:
+        response = _session().post(
+            config.base_url.rstrip("/") + "/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {config.api_key}", "Accept": "application/json"},
+            timeout=(config.connect_timeout, config.read_timeout),
+        )
+    except requests.ConnectTimeout:
+        raise UpstreamError(
+            f"Could not connect to the AI/ML API at {config.host} within {config.connect_timeout:g} seconds.",
+            code="connect_timeout",
+            retryable=True,
+        ) from None
+    except requests.ReadTimeout:
+        raise UpstreamError(
+            f"The AI/ML API did not answer within {config.read_timeout:g} seconds. Please try again.",
+            code="timeout",
+            retryable=True,
+        ) from None
+    except requests.ConnectionError:
+        raise UpstreamError(
+            f"Could not connect to the AI/ML API at {config.host}. Check the network and AIMLAPI_BASE_URL.",
+            code="connection",
+            retryable=True,
+        ) from None
+    except requests.RequestException as exc:
+        raise UpstreamError(
+            f"The request to the AI/ML API failed ({type(exc).__name__}).", code="request", retryable=True
+        ) from None
+    latency_ms = round((time.monotonic() - started) * 1000)
+    if response.status_code >= 400:
+        raise _error_from_response(response, config)
+    try:
+        data = response.json()
+    except ValueError:
+        raise UpstreamError(
+            f"The AI/ML API sent a reply chatsite could not read (HTTP {response.status_code}, not JSON).",
+            code="bad_response",
+            retryable=True,
+            status=response.status_code,
+        ) from None
+    return _completion_from_json(data, latency_ms=latency_ms, fallback_model=body["model"], config=config)
+
+
+def _completion_from_json(data, *, latency_ms: int, fallback_model: str, config: UpstreamConfig) -> Completion:
+    if not isinstance(data, dict):
+        raise UpstreamError(
+            "The AI/ML API sent a reply chatsite could not read (unexpected JSON).", code="bad_response", retryable=True
+        )
+    choices = data.get("choices")
+    if "error" in data and not choices:
+        detail = _error_detail(data, config)
+        raise UpstreamError(
+            "The AI/ML API reported an error" + (f": {detail}" if detail else "."),
+            code="upstream_error",
+            retryable=True,
+        )
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise UpstreamError(
+            "The AI/ML API sent a reply without any choices, so there is no answer to show.",
+            code="bad_response",
+            retryable=True,
+        )
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    content = message.get("content")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return Completion(
+        content=content if isinstance(content, str) else "",
+        finish_reason=str(choice.get("finish_reason") or ""),
+        model=str(data.get("model") or fallback_model),
+        response_id=str(data.get("id") or ""),
+        latency_ms=latency_ms,
+        usage={k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if _is_count(usage.get(k))},
+    )
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# What each error status means at the AI/ML API, said for a person: (code, retryable, text).
+_STATUS_ERRORS = {
+    400: ("bad_request", False, "The AI/ML API rejected the request. Check this conversation's settings."),
+    401: ("auth", False, "The AI/ML API refused the API key. An admin needs to check AIMLAPI_API_KEY."),
+    403: (
+        "forbidden",
+        False,
+        "The AI/ML API account has no credits left or may not use this model. An admin needs to check the account.",
+    ),
+    404: (
+        "not_found",
+        False,
+        "The AI/ML API does not know this model or address. Check AIMLAPI_MODEL and AIMLAPI_BASE_URL.",
+    ),
+    422: ("bad_request", False, "The AI/ML API rejected the request. Check this conversation's settings."),
+}
+
+
+def _error_from_response(response: requests.Response, config: UpstreamConfig) -> UpstreamError:
+    status = response.status_code
+    try:
+        detail = _error_detail(response.json(), config)
+    except ValueError:
+        detail = ""
+    suffix = f" (HTTP {status}{': ' + detail if detail else ''})"
+    if status == 429:
+        retry_after = _retry_after(response)
+        wait = f"Try again in {retry_after} seconds." if retry_after else "Try again in a little while."
+        text = f"The AI/ML API is receiving too many requests from this site. {wait}"
+        return UpstreamError(text + suffix, code="rate_limited", retryable=True, status=status, retry_after=retry_after)
+    if status >= 500:
+        text = "The AI/ML API is having trouble right now. Please try again."
+        return UpstreamError(text + suffix, code="server_error", retryable=True, status=status)
+    code, retryable, text = _STATUS_ERRORS.get(
+        status, ("unexpected_status", False, "The AI/ML API answered with an unexpected status.")
+    )
+    return UpstreamError(text + suffix, code=code, retryable=retryable, status=status)
+
+
+def _error_detail(data, config: UpstreamConfig) -> str:
+    """The human-readable message from either error body shape, trimmed and without the key."""
+    message = ""
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            message = error.get("message") or ""
+        elif isinstance(error, str):
+            message = error
+        if not message:
+            message = data.get("message") or ""
+    if not isinstance(message, str):
+        return ""
+    message = " ".join(message.split())
+    if config.api_key:
+        message = message.replace(config.api_key, "[redacted]")
+    if len(message) > _MAX_ERROR_DETAIL:
+        message = message[: _MAX_ERROR_DETAIL - 1] + "…"
+    return message
+
+
+def _retry_after(response: requests.Response) -> int | None:
+    """Seconds to wait, from a Retry-After header given in seconds or as an HTTP date."""
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0, math.ceil((when - datetime.now(UTC)).total_seconds()))
