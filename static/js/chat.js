@@ -19,7 +19,7 @@
   }
 
   function composerTextarea() {
-    return document.querySelector("form[data-composer] textarea");
+    return document.querySelector("textarea[data-composer-input]");
   }
 
   function showToast(text) {
@@ -53,7 +53,7 @@
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
-    if (!(target instanceof HTMLTextAreaElement) || !target.closest("form[data-composer]")) return;
+    if (!(target instanceof HTMLTextAreaElement) || !target.hasAttribute("data-composer-input")) return;
     event.preventDefault();
     var form = target.form;
     if (form.classList.contains("htmx-request") || !target.value.trim()) return;
@@ -61,14 +61,14 @@
   });
 
   document.addEventListener("input", function (event) {
-    if (event.target instanceof HTMLTextAreaElement && event.target.closest("form[data-composer]")) grow(event.target);
+    if (event.target instanceof HTMLTextAreaElement && event.target.hasAttribute("data-composer-input")) grow(event.target);
   });
 
   // Show the person's message and a waiting reply at once; the server's answer replaces both.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.detail.elt;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-composer")) return;
-    var textarea = form.querySelector("textarea");
+    var textarea = form.querySelector("textarea[data-composer-input]");
     var list = messageList();
     if (!textarea || !list || !textarea.value.trim()) return;
     var empty = list.querySelector(".empty-state");
