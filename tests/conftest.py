@@ -1,0 +1,111 @@
+"""Shared fixtures: two users (owner and stranger), CSRF-enforcing clients that check every
+response for the upstream key, and the fake OpenAI-compatible upstream over real HTTP."""
+
+import logging
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from tests.fake_upstream import FakeUpstream
+
+API_KEY = "test-canary-key-must-never-leak-7f3a9c"  # also set in pyproject.toml's pytest env
+PASSWORD = "correct-horse-battery-staple"
+
+
+def pytest_configure(config):
+    # Tests render templates without running collectstatic first.
+    django_settings.STORAGES = {
+        **django_settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # Password hashing is deliberately slow; tests create many users.
+    django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class CheckedClient(Client):
+    """A browser stand-in: enforces CSRF and fails the test if a response shows the API key."""
+
+    def __init__(self, **kwargs):
+        super().__init__(enforce_csrf_checks=True, **kwargs)
+
+    def request(self, **request):
+        response = super().request(**request)
+        if not getattr(response, "streaming", False):
+            assert API_KEY.encode() not in response.content, "the upstream API key appeared in a response"
+        return response
+
+    def csrf_token(self) -> str:
+        self.get("/", follow=True)  # a page with a form sets the CSRF cookie, as in a browser
+        return self.cookies["csrftoken"].value
+
+    def post(self, path, data=None, *, htmx=False, **extra):
+        if "csrftoken" not in self.cookies:
+            self.csrf_token()
+        headers = {"X-CSRFToken": self.cookies["csrftoken"].value, **extra.pop("headers", {})}
+        if htmx:
+            headers["HX-Request"] = "true"
+        return super().post(path, data, headers=headers, **extra)
+
+    def get(self, path, data=None, *, htmx=False, **extra):
+        headers = dict(extra.pop("headers", {}))
+        if htmx:
+            headers["HX-Request"] = "true"
+        return super().get(path, data, headers=headers, **extra)
+
+
+@pytest.fixture(autouse=True)
+def _key_never_logged(caplog):
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert API_KEY not in caplog.text, "the upstream API key appeared in a log line"
+
+
+@pytest.fixture(autouse=True)
+def _settings_sanity(settings):
+    assert settings.AIMLAPI_API_KEY == API_KEY, "pytest must run with the canary key from pyproject.toml"
+
+
+@pytest.fixture(scope="session")
+def _upstream_server():
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(_upstream_server, settings):
+    """The fake upstream, reset, with chatsite pointed at it through AIMLAPI_BASE_URL."""
+    _upstream_server.reset()
+    settings.AIMLAPI_BASE_URL = _upstream_server.base_url
+    yield _upstream_server
+    _upstream_server.reset()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password=PASSWORD)
+
+
+@pytest.fixture
+def anon_client():
+    return CheckedClient()
+
+
+@pytest.fixture
+def client_alice(alice):
+    client = CheckedClient()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def client_bob(bob):
+    client = CheckedClient()
+    client.force_login(bob)
+    return client

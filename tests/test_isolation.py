@@ -1,0 +1,112 @@
+"""Every URL that takes a conversation or message id answers 404 to anyone but the owner."""
+
+import pytest
+
+from conversations.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alices_chat(alice):
+    conversation = Conversation.objects.create(owner=alice, model="m", title="Alice's secret plans")
+    Message.objects.create(conversation=conversation, role="user", content="the secret")
+    failed = Message.objects.create(conversation=conversation, role="assistant", status="error", error="boom")
+    return conversation, failed
+
+
+def _urls(conversation, message):
+    base = f"/c/{conversation.pk}"
+    return [
+        ("get", f"{base}/", {}),
+        ("post", f"{base}/messages/", {"content": "hijack"}),
+        ("get", f"{base}/messages/{message.pk}/", {}),
+        ("post", f"{base}/messages/{message.pk}/retry/", {}),
+        ("post", f"{base}/settings/", {"settings-system_prompt": "pwned"}),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("htmx", [False, True])
+def test_another_user_gets_404_and_changes_nothing(client_bob, alices_chat, upstream, index, htmx):
+    conversation, failed = alices_chat
+    method, url, data = _urls(conversation, failed)[index]
+
+    response = getattr(client_bob, method)(url, data, htmx=htmx)
+
+    assert response.status_code == 404
+    assert b"secret" not in response.content
+    conversation.refresh_from_db()
+    failed.refresh_from_db()
+    assert conversation.system_prompt == "" and conversation.messages.count() == 2
+    assert failed.status == "error"
+    assert upstream.completion_requests == []
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_anonymous_people_are_sent_to_sign_in(anon_client, alices_chat, index):
+    conversation, failed = alices_chat
+    method, url, data = _urls(conversation, failed)[index]
+
+    response = getattr(anon_client, method)(url, data)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_a_message_id_from_another_conversation_is_404(client_alice, alice, alices_chat):
+    conversation, _ = alices_chat
+    other = Conversation.objects.create(owner=alice, model="m")
+    foreign = Message.objects.create(conversation=other, role="assistant", status="error")
+
+    response = client_alice.get(f"/c/{conversation.pk}/messages/{foreign.pk}/", htmx=True)
+
+    assert response.status_code == 404
+
+
+def test_the_sidebar_shows_only_my_conversations(client_bob, alices_chat):
+    response = client_bob.get("/")
+
+    assert b"Alice's secret plans" not in response.content
+    assert b"Alice&#x27;s secret plans" not in response.content
+
+
+def test_a_post_without_the_csrf_token_is_refused(client_alice, alices_chat):
+    conversation, _ = alices_chat
+
+    response = client_alice.post(f"/c/{conversation.pk}/messages/", {"content": "x"}, headers={"X-CSRFToken": "bad"})
+
+    assert response.status_code == 403
+    assert conversation.messages.count() == 2
+
+
+def test_views_refuse_the_wrong_method(client_alice, alices_chat):
+    conversation, _ = alices_chat
+
+    assert client_alice.get(f"/c/{conversation.pk}/messages/").status_code == 405
+    assert client_alice.get("/c/").status_code == 405
+
+
+def test_sign_in_and_sign_out_work_through_the_real_forms(anon_client, alice):
+    token = anon_client.csrf_token()
+    response = anon_client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "correct-horse-battery-staple", "csrfmiddlewaretoken": token},
+    )
+    assert (response.status_code, response["Location"]) == (302, "/")
+    assert anon_client.get("/").status_code == 200
+
+    response = anon_client.post("/accounts/logout/")
+    assert (response.status_code, response["Location"]) == (302, "/accounts/login/")
+    assert anon_client.get("/").status_code == 302
+
+
+def test_a_wrong_password_shows_an_error(anon_client, alice):
+    token = anon_client.csrf_token()
+
+    response = anon_client.post(
+        "/accounts/login/", {"username": "alice", "password": "nope", "csrfmiddlewaretoken": token}
+    )
+
+    assert response.status_code == 200
+    assert b"Please enter a correct username and password" in response.content

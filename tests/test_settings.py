@@ -1,0 +1,139 @@
+"""Settings come from the environment (and .env), fail loudly, and pass Django's deploy check."""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from chatsite import env
+from chatsite.log import RedactSecretsFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "ALLOWED_HOSTS": "chat.example.com",
+    "HTTPS": "1",
+}
+
+
+def _manage(*args, env_overrides=None, cwd=ROOT):
+    """Run manage.py in a fresh process with only the given environment (no pytest env)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "DJANGO_", "PYTEST"))}
+    for name in ("SECRET_KEY", "DEBUG", "HTTPS", "ALLOWED_HOSTS", "DATABASE_URL"):
+        clean.pop(name, None)
+    clean["CHATSITE_ENV_FILE"] = str(ROOT / "var" / "no-such-env-file")  # a developer's .env stays out
+    clean.update(env_overrides or {})
+    return subprocess.run(  # noqa: S603
+        [sys.executable, str(ROOT / "manage.py"), *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_deploy_check_is_clean_with_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off(tmp_path):
+    result = _manage("check", env_overrides={"DEBUG": "0", "CHATSITE_ENV_FILE": str(tmp_path / "none")})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_it_starts_with_a_development_key_when_debug_is_on(tmp_path):
+    result = _manage("check", env_overrides={"DEBUG": "1", "CHATSITE_ENV_FILE": str(tmp_path / "none")})
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_bad_value_names_the_variable(tmp_path):
+    result = _manage("check", env_overrides={**PRODUCTION, "AIMLAPI_TIMEOUT": "soon"})
+
+    assert result.returncode != 0
+    assert "AIMLAPI_TIMEOUT must be a number; got 'soon'." in result.stderr
+
+
+def test_the_env_file_is_read_but_real_environment_variables_win(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("SECRET_KEY=from-the-file-0123456789012345678901234567890123456789\nAIMLAPI_MODEL=from/file\n")
+    script = "from django.conf import settings; print(settings.AIMLAPI_MODEL, settings.SECRET_KEY[:14])"
+
+    result = _manage(
+        "shell",
+        "--verbosity",
+        "0",
+        "-c",
+        script,
+        env_overrides={"CHATSITE_ENV_FILE": str(env_file), "AIMLAPI_MODEL": "from/env"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["from/env", "from-the-file-"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("1", True), ("true", True), ("YES", True), ("off", False), ("0", False), ("", False)]
+)
+def test_env_bool_reads_common_spellings(monkeypatch, value, expected):
+    monkeypatch.setenv("FLAG", value)
+
+    assert env.env_bool("FLAG", False) is expected
+
+
+def test_env_helpers_fail_loudly(monkeypatch):
+    monkeypatch.setenv("FLAG", "maybe")
+    monkeypatch.setenv("COUNT", "-3")
+    with pytest.raises(ImproperlyConfigured, match="FLAG must be one of"):
+        env.env_bool("FLAG")
+    with pytest.raises(ImproperlyConfigured, match="COUNT must be at least 0"):
+        env.env_int("COUNT", 1, minimum=0)
+
+
+def test_env_list_splits_on_commas(monkeypatch):
+    monkeypatch.setenv("HOSTS", " a.example.com, b.example.com ,")
+
+    assert env.env_list("HOSTS", []) == ["a.example.com", "b.example.com"]
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_immediate_transactions(settings):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite settings only")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] == 20000
+    assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_a_postgres_url_selects_postgresql():
+    script = "from django.conf import settings; d = settings.DATABASES['default']; print(d['ENGINE'], d['NAME'])"
+
+    result = _manage(
+        "shell",
+        "--verbosity",
+        "0",
+        "-c",
+        script,
+        env_overrides={**PRODUCTION, "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/chat"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "chat"]
+
+
+def test_the_log_filter_scrubs_the_key_from_records(settings):
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "key=%s", (settings.AIMLAPI_API_KEY,), None)
+
+    RedactSecretsFilter().filter(record)
+
+    assert record.getMessage() == "key=[redacted]"
