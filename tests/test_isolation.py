@@ -110,3 +110,16 @@ def test_a_wrong_password_shows_an_error(anon_client, alice):
 
     assert response.status_code == 200
     assert b"Please enter a correct username and password" in response.content
+
+
+def test_an_htmx_request_after_the_session_ended_redirects_the_whole_page(anon_client, alices_chat):
+    conversation, _ = alices_chat
+    page = f"http://testserver/c/{conversation.pk}/"
+
+    response = anon_client.post(
+        f"/c/{conversation.pk}/messages/", {"content": "x"}, htmx=True, headers={"HX-Current-URL": page}
+    )
+
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/accounts/login/?next=/c/{conversation.pk}/"
+    assert conversation.messages.count() == 2
