@@ -45,8 +45,12 @@
     return article;
   }
 
+  // Remove the echo; if nothing was stored (a form error, a failed request), show the empty state again.
   function removeEcho() {
     document.querySelectorAll("[data-optimistic]").forEach(function (node) { node.remove(); });
+    var list = messageList();
+    var empty = list && list.querySelector(".empty-state[hidden]");
+    if (empty && !list.querySelector(".message")) empty.hidden = false;
   }
 
   // Enter sends, Shift+Enter makes a new line; nothing is sent while a send is in flight.
@@ -88,12 +92,9 @@
     if (event.detail.requestConfig && event.detail.requestConfig.elt.hasAttribute("data-composer")) removeEcho();
   });
 
+  // Fires on the form, which a swap may already have replaced (then beforeSwap did the work).
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.elt.hasAttribute && event.detail.elt.hasAttribute("data-composer")) {
-      removeEcho();
-      var empty = document.querySelector(".empty-state[hidden]");
-      if (empty && !messageList().querySelector(".message")) empty.hidden = false;
-    }
+    if (event.detail.elt.hasAttribute("data-composer")) removeEcho();
   });
 
   document.addEventListener("htmx:afterSettle", function () {
