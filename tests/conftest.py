@@ -14,7 +14,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 def pytest_configure(config):
-    # Tests render templates without running collectstatic first.
+    # Tests serve static files from static/ through the finders, without collectstatic.
+    django_settings.STATIC_ROOT = None
+    django_settings.WHITENOISE_USE_FINDERS = True
     django_settings.STORAGES = {
         **django_settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
