@@ -34,6 +34,10 @@ def _manage(*args, env_overrides=None, cwd=ROOT):
     )
 
 
+def _shell(script: str, env_overrides: dict):
+    return _manage("shell", "--verbosity", "0", "-c", script, env_overrides=env_overrides)
+
+
 def test_the_deploy_check_is_clean_with_production_settings():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PRODUCTION)
 
@@ -66,14 +70,7 @@ def test_the_env_file_is_read_but_real_environment_variables_win(tmp_path):
     env_file.write_text("SECRET_KEY=from-the-file-0123456789012345678901234567890123456789\nAIMLAPI_MODEL=from/file\n")
     script = "from django.conf import settings; print(settings.AIMLAPI_MODEL, settings.SECRET_KEY[:14])"
 
-    result = _manage(
-        "shell",
-        "--verbosity",
-        "0",
-        "-c",
-        script,
-        env_overrides={"CHATSITE_ENV_FILE": str(env_file), "AIMLAPI_MODEL": "from/env"},
-    )
+    result = _shell(script, {"CHATSITE_ENV_FILE": str(env_file), "AIMLAPI_MODEL": "from/env"})
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["from/env", "from-the-file-"]
@@ -118,14 +115,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_immediate_transactions(
 def test_a_postgres_url_selects_postgresql():
     script = "from django.conf import settings; d = settings.DATABASES['default']; print(d['ENGINE'], d['NAME'])"
 
-    result = _manage(
-        "shell",
-        "--verbosity",
-        "0",
-        "-c",
-        script,
-        env_overrides={**PRODUCTION, "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/chat"},
-    )
+    result = _shell(script, {**PRODUCTION, "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/chat"})
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "chat"]
