@@ -5,6 +5,7 @@ message is stored as `pending` first and then as `complete` or `error`: whatever
 to the upstream call or to this process, nothing the person wrote is lost.
 """
 
+import logging
 import uuid
 
 from django.db import IntegrityError, transaction
@@ -13,6 +14,13 @@ from django.utils import timezone
 from conversations import llm
 from conversations.models import TITLE_LENGTH, Conversation, Message
 from conversations.payload import build_messages
+
+logger = logging.getLogger(__name__)
+
+UNEXPECTED_ERROR = (
+    "chatsite hit an unexpected error while asking the model. Press Retry; if it keeps failing, "
+    "an admin will find the details in the server log."
+)
 
 
 class ChatError(Exception):
@@ -129,10 +137,12 @@ def _complete(message: Message, conversation: Conversation) -> None:
             params=conversation.generation_params(),
         )
     except llm.UpstreamError as error:
-        message.status = Message.Status.ERROR
-        message.error = error.message
-        message.error_code = error.code
-        message.save(update_fields=["status", "error", "error_code", "updated_at"])
+        _fail(message, error.message, code=error.code)
+        return
+    except Exception:
+        # A bug of ours must not leave the reply pending forever: label it and offer Retry.
+        logger.exception("asking the upstream for message %s failed unexpectedly", message.pk)
+        _fail(message, UNEXPECTED_ERROR, code="internal")
         return
     message.status = Message.Status.COMPLETE
     message.content = completion.content
@@ -146,6 +156,13 @@ def _complete(message: Message, conversation: Conversation) -> None:
     message.error = ""
     message.error_code = ""
     message.save()
+
+
+def _fail(message: Message, text: str, *, code: str) -> None:
+    message.status = Message.Status.ERROR
+    message.error = text
+    message.error_code = code
+    message.save(update_fields=["status", "error", "error_code", "updated_at"])
 
 
 def _title_from(content: str) -> str:

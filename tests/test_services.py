@@ -137,3 +137,19 @@ def test_conversations_and_messages_are_in_the_admin(admin_client, alice):
     assert b"Visible to admins" in admin_client.get("/admin/conversations/conversation/").content
     assert admin_client.get(f"/admin/conversations/conversation/{conversation.pk}/change/").status_code == 200
     assert b"hello admin" in admin_client.get("/admin/conversations/message/").content
+
+
+@pytest.mark.django_db
+def test_a_bug_of_ours_still_leaves_a_labelled_reply_to_retry(alice, upstream, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(services, "build_messages", broken)
+
+    user_message, reply, _ = services.conversation_start(owner=alice, content="Still saved?", model="m")
+
+    reply.refresh_from_db()
+    assert (user_message.content, reply.status, reply.error_code) == ("Still saved?", "error", "internal")
+    assert reply.error == services.UNEXPECTED_ERROR
+    monkeypatch.undo()
+    assert services.message_retry(message=reply).content == "Echo: Still saved?"
