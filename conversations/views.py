@@ -28,11 +28,7 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
         context.setdefault("settings_form", ConversationSettingsForm(instance=conversation, prefix="settings"))
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
-    context.update(
-        conversation=conversation,
-        sidebar=sidebar_conversations(request.user),
-        max_message_chars=settings.CHAT_MAX_MESSAGE_CHARS,
-    )
+    context.update(conversation=conversation, sidebar=sidebar_conversations(request.user))
     return render(request, template, context, status=status)
 
 
@@ -144,12 +140,7 @@ def _invalid_composer(request, form, *, conversation=None, settings_form=None) -
     if not request.htmx:
         extra = {"settings_form": settings_form} if settings_form is not None else {}
         return _page(request, PAGE, conversation=conversation, message_form=form, status=422, **extra)
-    context = {
-        "conversation": conversation,
-        "message_form": form,
-        "settings_form": settings_form,
-        "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-    }
+    context = {"conversation": conversation, "message_form": form, "settings_form": settings_form}
     response = render(request, f"{PAGE}#composer", context, status=422)
     return reswap(retarget(response, "#composer"), "outerHTML")
 
