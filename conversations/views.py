@@ -28,7 +28,9 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
         context.setdefault("settings_form", ConversationSettingsForm(instance=conversation, prefix="settings"))
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
-    context.update(conversation=conversation, sidebar=sidebar_conversations(request.user))
+    context.update(
+        conversation=conversation, sidebar=sidebar_conversations(request.user), default_model=settings.AIMLAPI_MODEL
+    )
     return render(request, template, context, status=status)
 
 
