@@ -296,3 +296,16 @@ def test_it_shows_a_form_error_by_the_composer_and_keeps_the_text(page, live_ser
     expect(saved).to_have_count(2)
     assert len(upstream.completion_requests) == 1
     assert Message.objects.count() == 2
+
+
+def test_it_hides_the_empty_state_once_an_empty_conversation_has_messages(page, live_server, upstream, alice):
+    conversation = Conversation.objects.create(owner=alice, model="mistralai/mistral-tiny")
+    sign_in(page, live_server, alice)
+    page.goto(conversation_url(live_server, conversation))
+    empty = page.locator("#message-list .empty-state")
+    expect(empty).to_be_visible()
+
+    send(page, "First words")
+
+    expect(page.locator(SAVED)).to_have_count(2)
+    expect(empty).to_be_hidden()

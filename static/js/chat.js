@@ -45,12 +45,15 @@
     return article;
   }
 
-  // Remove the echo; if nothing was stored (a form error, a failed request), show the empty state again.
   function removeEcho() {
     document.querySelectorAll("[data-optimistic]").forEach(function (node) { node.remove(); });
+  }
+
+  // The empty state shows exactly when the list holds no message (stored or echoed).
+  function syncEmptyState() {
     var list = messageList();
-    var empty = list && list.querySelector(".empty-state[hidden]");
-    if (empty && !list.querySelector(".message")) empty.hidden = false;
+    var empty = list && list.querySelector(".empty-state");
+    if (empty) empty.hidden = !!list.querySelector(".message");
   }
 
   // Enter sends, Shift+Enter makes a new line; nothing is sent while a send is in flight.
@@ -75,8 +78,6 @@
     var textarea = form.querySelector("textarea[data-composer-input]");
     var list = messageList();
     if (!textarea || !list || !textarea.value.trim()) return;
-    var empty = list.querySelector(".empty-state");
-    if (empty) empty.hidden = true;
     list.append(bubble("user", textarea.value.trim(), "is-sending"));
     var waiting = bubble("assistant", " Waiting for the reply…", "is-pending");
     var dots = document.createElement("span");
@@ -85,6 +86,7 @@
     dots.append(document.createElement("i"), document.createElement("i"), document.createElement("i"));
     waiting.querySelector(".message__body").prepend(dots);
     list.append(waiting);
+    syncEmptyState();
     scrollToNewest();
   });
 
@@ -94,10 +96,14 @@
 
   // Fires on the form, which a swap may already have replaced (then beforeSwap did the work).
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.elt.hasAttribute("data-composer")) removeEcho();
+    if (event.detail.elt.hasAttribute("data-composer")) {
+      removeEcho();
+      syncEmptyState();
+    }
   });
 
   document.addEventListener("htmx:afterSettle", function () {
+    syncEmptyState();
     scrollToNewest();
     var textarea = composerTextarea();
     if (textarea && document.activeElement === document.body) textarea.focus();
