@@ -176,4 +176,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's own loggers go through the same scrubbed handler, once (not also through
+    # Django's default DEBUG-only console handler).
+    "loggers": {"django": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False}},
 }
