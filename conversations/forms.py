@@ -3,6 +3,7 @@ import uuid
 from django import forms
 from django.conf import settings
 
+from conversations.llm import PARAMETER_BOUNDS
 from conversations.models import Conversation
 
 
@@ -36,7 +37,9 @@ class ConversationSettingsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.fields["max_tokens"].widget.attrs["min"] = 1
+        # The browser checks the same documented bounds as the model and the upstream client.
+        for name, (low, high) in PARAMETER_BOUNDS.items():
+            self.fields[name].widget.attrs.update(min=low, max=high)
 
     class Meta:
         model = Conversation
@@ -50,7 +53,7 @@ class ConversationSettingsForm(forms.ModelForm):
         }
         widgets = {
             "system_prompt": forms.Textarea(attrs={"rows": 3, "placeholder": "You are a helpful assistant."}),
-            "temperature": forms.NumberInput(attrs={"step": "0.1", "min": "0", "max": "2"}),
-            "top_p": forms.NumberInput(attrs={"step": "0.05", "min": "0.1", "max": "1"}),
-            "max_tokens": forms.NumberInput(attrs={"step": "1", "min": "1", "max": "32000"}),
+            "temperature": forms.NumberInput(attrs={"step": "0.1"}),
+            "top_p": forms.NumberInput(attrs={"step": "0.05"}),
+            "max_tokens": forms.NumberInput(attrs={"step": "1"}),
         }

@@ -101,8 +101,9 @@ def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
-        session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0))
-        session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0))
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         _local.session = session
     return session
 
