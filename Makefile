@@ -12,8 +12,7 @@ run: $(VENV)/.runtime .env ## Set everything up and serve on http://127.0.0.1:80
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py ensure_admin
 	@echo "chatsite is serving on http://$(HOST):$(PORT)/  (Ctrl+C stops it)"
-	$(VENV)/bin/gunicorn chatsite.wsgi --bind $(HOST):$(PORT) --worker-class gthread --workers 2 --threads 8 \
-		--access-logfile -
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn chatsite.wsgi --config gunicorn.conf.py
 
 dev: $(VENV)/.runtime .env ## Django's auto-reloading development server with DEBUG=1
 	$(PY) manage.py migrate --noinput

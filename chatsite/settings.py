@@ -163,6 +163,12 @@ AIMLAPI_TIMEOUT = env_float("AIMLAPI_TIMEOUT", 60.0, minimum=1.0)
 
 # --- Chat -----------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 20000, minimum=1)
+# Replies are streamed from the upstream; 0 asks for whole replies, for upstreams that cannot stream.
+CHAT_STREAMING = env_bool("CHAT_STREAMING", True)
+# How often a streaming reply's text is written to the database (and read by other processes).
+CHAT_STREAM_SAVE_INTERVAL_MS = env_int("CHAT_STREAM_SAVE_INTERVAL_MS", 250, minimum=10)
+# Replies generated at once per process; more wait their turn.
+CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 128, minimum=1)
 
 # --- Logging: to stderr, with the upstream key scrubbed from every record -------------
 LOGGING = {

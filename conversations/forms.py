@@ -7,20 +7,15 @@ from conversations.llm import PARAMETER_BOUNDS
 from conversations.models import Conversation
 
 
-class MessageForm(forms.Form):
+class EditForm(forms.Form):
+    """The text of a message: a new one, or an edited copy of one already sent."""
+
     content = forms.CharField(
         label="Message",
         strip=True,
         error_messages={"required": "Type a message first."},
         widget=forms.Textarea(attrs={"rows": 1, "placeholder": "Send a message…", "autocomplete": "off"}),
     )
-    # A fresh id per composed message; a double submit repeats it and is stored once.
-    client_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial.setdefault("client_id", uuid.uuid4())
 
     def clean_content(self) -> str:
         content = self.cleaned_data["content"]
@@ -31,6 +26,18 @@ class MessageForm(forms.Form):
                 "Nothing was sent; shorten it or split it into parts."
             )
         return content
+
+
+class MessageForm(EditForm):
+    # A fresh id per composed message; a double submit repeats it and is stored once.
+    client_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The message this one answers: the last one on the page the person was looking at.
+    parent = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("client_id", uuid.uuid4())
 
 
 class ConversationSettingsForm(forms.ModelForm):

@@ -5,10 +5,14 @@ comes out as `UpstreamError`, whose message is written for the person using the 
 never contains the API key or the raw response body.
 """
 
+import contextlib
+import json
 import logging
 import math
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -113,6 +117,38 @@ def chat_completion(
 ) -> Completion:
     """Ask the upstream for the next assistant message; raise UpstreamError on any failure."""
     config = config or UpstreamConfig.from_settings()
+    body = _request_body(messages, model, params, config)
+    started = time.monotonic()
+    try:
+        response = _send(body, config, stream=False)
+        latency_ms = round((time.monotonic() - started) * 1000)
+        return _completion_from_response(response, latency_ms=latency_ms, fallback_model=model, config=config)
+    except UpstreamError as error:
+        _log_failure(error, config)
+        raise
+
+
+def open_stream(
+    *, messages: list[dict], model: str, params: dict | None = None, config: UpstreamConfig | None = None
+) -> "CompletionStream":
+    """Start a streamed completion; raise UpstreamError if it fails before the first chunk.
+
+    Iterate the returned stream for the text as it arrives; `close()` (from any thread)
+    ends it early. Close it when done, or use it as a context manager.
+    """
+    config = config or UpstreamConfig.from_settings()
+    body = _request_body(messages, model, params, config)
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    try:
+        response = _send(body, config, stream=True)
+    except UpstreamError as error:
+        _log_failure(error, config)
+        raise
+    return CompletionStream(response, config=config, model=model)
+
+
+def _request_body(messages: list[dict], model: str, params: dict | None, config: UpstreamConfig) -> dict:
     if not config.api_key:
         raise UpstreamError(
             "No AI/ML API key is configured, so this message was not sent. Add "
@@ -121,22 +157,26 @@ def chat_completion(
             code="no_key",
             retryable=True,
         )
-    body = {"model": model, "messages": messages, **validate_params(params or {})}
-    try:
-        return _post(body, config)
-    except UpstreamError as error:
-        logger.warning("upstream call to %s failed: code=%s status=%s", config.host, error.code, error.status)
-        raise
+    return {"model": model, "messages": messages, **validate_params(params or {})}
 
 
-def _post(body: dict, config: UpstreamConfig) -> Completion:
-    started = time.monotonic()
+def _log_failure(error: UpstreamError, config: UpstreamConfig) -> None:
+    logger.warning("upstream call to %s failed: code=%s status=%s", config.host, error.code, error.status)
+
+
+def _send(body: dict, config: UpstreamConfig, *, stream: bool) -> requests.Response:
+    """POST the request; an error status is read and raised here, before any reply text."""
+    headers = {"Authorization": f"Bearer {config.api_key}", "Accept": "application/json"}
+    if stream:
+        # identity: a compressed event stream could only be decoded in whole blocks.
+        headers.update({"Accept": "text/event-stream", "Accept-Encoding": "identity"})
     try:
         response = _session().post(
             config.base_url.rstrip("/") + "/chat/completions",
             json=body,
-            headers={"Authorization": f"Bearer {config.api_key}", "Accept": "application/json"},
+            headers=headers,
             timeout=(config.connect_timeout, config.read_timeout),
+            stream=stream,
         )
     except requests.ConnectTimeout:
         raise UpstreamError(
@@ -145,11 +185,7 @@ def _post(body: dict, config: UpstreamConfig) -> Completion:
             retryable=True,
         ) from None
     except requests.ReadTimeout:
-        raise UpstreamError(
-            f"The AI/ML API did not answer within {config.read_timeout:g} seconds. Please try again.",
-            code="timeout",
-            retryable=True,
-        ) from None
+        raise _read_timeout(config) from None
     except requests.ConnectionError:
         raise UpstreamError(
             f"Could not connect to the AI/ML API at {config.host}. Check the network and AIMLAPI_BASE_URL.",
@@ -160,19 +196,204 @@ def _post(body: dict, config: UpstreamConfig) -> Completion:
         raise UpstreamError(
             f"The request to the AI/ML API failed ({type(exc).__name__}).", code="request", retryable=True
         ) from None
-    latency_ms = round((time.monotonic() - started) * 1000)
     if response.status_code >= 400:
-        raise _error_from_response(response, config)
+        try:
+            raise _error_from_response(response, config)
+        finally:
+            response.close()
+    return response
+
+
+def _read_timeout(config: UpstreamConfig) -> UpstreamError:
+    return UpstreamError(
+        f"The AI/ML API did not answer within {config.read_timeout:g} seconds. Please try again.",
+        code="timeout",
+        retryable=True,
+    )
+
+
+def _completion_from_response(
+    response: requests.Response, *, latency_ms: int, fallback_model: str, config: UpstreamConfig
+) -> Completion:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, requests.RequestException):
         raise UpstreamError(
             f"The AI/ML API sent a reply chatsite could not read (HTTP {response.status_code}, not JSON).",
             code="bad_response",
             retryable=True,
             status=response.status_code,
         ) from None
-    return _completion_from_json(data, latency_ms=latency_ms, fallback_model=body["model"], config=config)
+    finally:
+        response.close()
+    return _completion_from_json(data, latency_ms=latency_ms, fallback_model=fallback_model, config=config)
+
+
+class CompletionStream:
+    """The text of a streamed completion as it arrives, read from the server-sent events.
+
+    Each piece is yielded as soon as its bytes arrive: the body is read with `read1`, which
+    returns whatever one socket read gives, instead of waiting to fill a buffer. After the
+    iteration ends, `finish_reason`, `usage`, `model`, `response_id` and `first_token_ms`
+    describe the reply. A failure in the middle raises UpstreamError; the text yielded so
+    far stays valid.
+    """
+
+    _READ_SIZE = 65536
+
+    def __init__(self, response: requests.Response, *, config: UpstreamConfig, model: str):
+        self._response = response
+        self._config = config
+        self._started = time.monotonic()
+        self._cancelled = False
+        self._complete = False
+        self.model = model
+        self.finish_reason = ""
+        self.response_id = ""
+        self.usage: dict = {}
+        self.first_token_ms: int | None = None
+        self.latency_ms: int | None = None
+
+    def __enter__(self) -> "CompletionStream":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._complete and not self._cancelled:
+            # Read the end of the body so the connection goes back to the pool: the next
+            # reply then skips a new TCP (and TLS) handshake.
+            self._response.raw.drain_conn()
+            self._response.raw.release_conn()
+        self._response.close()
+
+    def close(self) -> None:
+        """Cancel: end the stream and its upstream connection now; safe to call from another thread."""
+        self._cancelled = True
+        connection = getattr(self._response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            # shutdown, not close: it wakes a thread blocked reading this socket.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._response.close()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def __iter__(self) -> Iterator[str]:
+        content_type = self._response.headers.get("Content-Type", "")
+        if "text/event-stream" not in content_type:
+            # The upstream ignored "stream": true and answered in one piece.
+            yield from self._whole_reply()
+            return
+        for data in self._events():
+            if data == "[DONE]":
+                self._complete = True
+                self.latency_ms = self._elapsed_ms()
+                return
+            piece = self._read_chunk(data)
+            if piece:
+                if self.first_token_ms is None:
+                    self.first_token_ms = self._elapsed_ms()
+                yield piece
+        if self._cancelled:
+            return
+        raise UpstreamError(
+            "The connection to the AI/ML API closed before the reply was complete. "
+            "The text so far is kept; press Retry for a full reply.",
+            code="stream_cut",
+            retryable=True,
+        )
+
+    def _whole_reply(self) -> Iterator[str]:
+        completion = _completion_from_response(
+            self._response, latency_ms=self._elapsed_ms(), fallback_model=self.model, config=self._config
+        )
+        self.finish_reason, self.usage = completion.finish_reason, completion.usage
+        self.model, self.response_id = completion.model, completion.response_id
+        self.first_token_ms = self.latency_ms = completion.latency_ms
+        if completion.content:
+            yield completion.content
+
+    def _events(self) -> Iterator[str]:
+        """The `data` of each server-sent event; comments (keep-alives) and other fields are skipped."""
+        buffer = b""
+        data_lines: list[str] = []
+        for block in self._blocks():
+            buffer += block
+            *lines, buffer = buffer.split(b"\n")
+            for raw_line in lines:
+                line = raw_line.rstrip(b"\r").decode("utf-8", errors="replace")
+                if not line:
+                    if data_lines:
+                        yield "\n".join(data_lines)
+                        data_lines = []
+                elif line.startswith("data:"):
+                    data_lines.append(line[5:].removeprefix(" "))
+            # Some servers end each event with a single newline: a complete JSON line is an event.
+            if data_lines and not buffer and _looks_complete(data_lines[-1]):
+                yield "\n".join(data_lines)
+                data_lines = []
+        if data_lines:
+            yield "\n".join(data_lines)
+
+    def _blocks(self) -> Iterator[bytes]:
+        raw = self._response.raw
+        while not self._cancelled:
+            try:
+                block = raw.read1(self._READ_SIZE)
+            except Exception as exc:  # urllib3 and socket errors differ by version; all mean the same here.
+                if self._cancelled:
+                    return
+                if "timed out" in str(exc).lower():
+                    raise _read_timeout(self._config) from None
+                raise UpstreamError(
+                    f"The connection to the AI/ML API was lost during the reply ({type(exc).__name__}). "
+                    "The text so far is kept; press Retry for a full reply.",
+                    code="stream_cut",
+                    retryable=True,
+                ) from None
+            if not block:
+                return
+            yield block
+
+    def _read_chunk(self, data: str) -> str:
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise UpstreamError(
+                "The AI/ML API sent a streamed chunk chatsite could not read.", code="bad_response", retryable=True
+            ) from None
+        if not isinstance(chunk, dict):
+            return ""
+        if "error" in chunk and not chunk.get("choices"):
+            detail = _error_detail(chunk, self._config)
+            raise UpstreamError(
+                "The AI/ML API reported an error during the reply" + (f": {detail}" if detail else "."),
+                code="upstream_error",
+                retryable=True,
+            )
+        self.response_id = self.response_id or str(chunk.get("id") or "")
+        self.model = str(chunk.get("model") or self.model)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = _usage(usage)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return ""
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish_reason = str(choice["finish_reason"])
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        content = delta.get("content")
+        return content if isinstance(content, str) else ""
+
+    def _elapsed_ms(self) -> int:
+        return round((time.monotonic() - self._started) * 1000)
+
+
+def _looks_complete(line: str) -> bool:
+    return line == "[DONE]" or (line.startswith("{") and line.endswith("}"))
 
 
 def _completion_from_json(data, *, latency_ms: int, fallback_model: str, config: UpstreamConfig) -> Completion:
@@ -204,8 +425,12 @@ def _completion_from_json(data, *, latency_ms: int, fallback_model: str, config:
         model=str(data.get("model") or fallback_model),
         response_id=str(data.get("id") or ""),
         latency_ms=latency_ms,
-        usage={k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if _is_count(usage.get(k))},
+        usage=_usage(usage),
     )
+
+
+def _usage(usage: dict) -> dict:
+    return {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if _is_count(usage.get(k))}
 
 
 def _is_count(value) -> bool:

@@ -31,6 +31,10 @@ class Conversation(models.Model):
     temperature = models.FloatField(null=True, blank=True, validators=_bounded("temperature"))
     top_p = models.FloatField(null=True, blank=True, validators=_bounded("top_p"))
     max_tokens = models.PositiveIntegerField(null=True, blank=True, validators=_bounded("max_tokens"))
+    # The last message of the branch the person is looking at (see Message.parent).
+    current_message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -63,10 +67,19 @@ class Message(models.Model):
 
     class Status(models.TextChoices):
         COMPLETE = "complete", "Complete"
-        PENDING = "pending", "Pending"
+        PENDING = "pending", "Pending"  # stored, waiting for the first chunk
+        STREAMING = "streaming", "Streaming"
+        STOPPED = "stopped", "Stopped"  # the person pressed Stop; the text so far is kept
+        INTERRUPTED = "interrupted", "Interrupted"  # chatsite stopped mid-reply; the text so far is kept
         ERROR = "error", "Error"
 
+    IN_PROGRESS = (Status.PENDING, Status.STREAMING)
+    # Replies whose text belongs in the conversation sent upstream.
+    USABLE = (Status.COMPLETE, Status.STOPPED, Status.INTERRUPTED)
+
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Messages form a tree: Regenerate and Edit add a sibling under the same parent.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
@@ -78,6 +91,8 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to the first streamed text.")
+    stop_requested = models.BooleanField(default=False, editable=False)
     upstream_id = models.CharField(max_length=200, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
@@ -97,14 +112,19 @@ class Message(models.Model):
         return f"{self.role}: {self.content[:40]}"
 
     @property
+    def in_progress(self) -> bool:
+        return self.status in self.IN_PROGRESS and not self.is_stale
+
+    @property
     def is_stale(self) -> bool:
-        """A pending reply older than any upstream call could take: its worker died."""
+        """An unfinished reply not touched for longer than any upstream call could take: its worker died."""
         limit = settings.AIMLAPI_CONNECT_TIMEOUT + settings.AIMLAPI_TIMEOUT + 30
-        return self.status == self.Status.PENDING and (timezone.now() - self.updated_at).total_seconds() > limit
+        return self.status in self.IN_PROGRESS and (timezone.now() - self.updated_at).total_seconds() > limit
 
     @property
     def can_retry(self) -> bool:
-        return self.role == self.Role.ASSISTANT and (self.status == self.Status.ERROR or self.is_stale)
+        failed = self.status in (self.Status.ERROR, self.Status.INTERRUPTED) or self.is_stale
+        return self.role == self.Role.ASSISTANT and failed
 
     @property
     def cut_off(self) -> bool:

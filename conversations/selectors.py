@@ -1,6 +1,8 @@
 """Reads of the conversations domain."""
 
-from conversations.models import Conversation
+from collections import defaultdict
+
+from conversations.models import Conversation, Message
 
 SIDEBAR_LIMIT = 50
 
@@ -8,3 +10,69 @@ SIDEBAR_LIMIT = 50
 def sidebar_conversations(owner) -> list[Conversation]:
     """The owner's most recently active conversations, newest first."""
     return list(Conversation.objects.filter(owner=owner).only("id", "title", "updated_at")[:SIDEBAR_LIMIT])
+
+
+class _Tree:
+    """The shape of a conversation's message tree: parent and children of each message id."""
+
+    def __init__(self, conversation: Conversation):
+        rows = Message.objects.filter(conversation=conversation).order_by("id").values_list("id", "parent_id")
+        self.parent_of: dict[int, int | None] = {}
+        self.children_of: dict[int | None, list[int]] = defaultdict(list)
+        for message_id, parent_id in rows:
+            self.parent_of[message_id] = parent_id
+            self.children_of[parent_id].append(message_id)
+
+    def path_to(self, message_id: int) -> list[int]:
+        path = []
+        node = message_id
+        while node is not None:
+            path.append(node)
+            node = self.parent_of[node]
+        return path[::-1]
+
+    def latest_leaf_under(self, message_id: int) -> int:
+        """Follow the newest child down: where the person lands when they switch to this message."""
+        node = message_id
+        while self.children_of.get(node):
+            node = self.children_of[node][-1]
+        return node
+
+
+def message_path(conversation: Conversation, *, upto: int | None = None) -> list[Message]:
+    """The messages from the root to `upto` (default: the conversation's current message), in order.
+
+    Each message carries `sibling_ids` (itself and its alternatives, oldest first),
+    `sibling_index` (1-based) and `previous_sibling_id` / `next_sibling_id`, for the "2/3" arrows.
+    """
+    tree = _Tree(conversation)
+    if not tree.parent_of:
+        return []
+    leaf = upto if upto in tree.parent_of else conversation.current_message_id
+    if leaf not in tree.parent_of:
+        leaf = tree.latest_leaf_under(tree.children_of[None][-1])
+    ids = tree.path_to(leaf)
+    messages = Message.objects.in_bulk(ids)
+    path = [messages[message_id] for message_id in ids]
+    for message in path:
+        _set_siblings(message, tree.children_of[message.parent_id])
+    return path
+
+
+def with_siblings(message: Message) -> Message:
+    """The message, with its `sibling_ids` and `sibling_index` set (see `message_path`)."""
+    siblings = Message.objects.filter(conversation_id=message.conversation_id, parent_id=message.parent_id)
+    _set_siblings(message, list(siblings.order_by("id").values_list("id", flat=True)))
+    return message
+
+
+def latest_leaf_under(conversation: Conversation, message_id: int) -> int:
+    return _Tree(conversation).latest_leaf_under(message_id)
+
+
+def _set_siblings(message: Message, sibling_ids: list[int]) -> None:
+    index = sibling_ids.index(message.pk)
+    message.sibling_ids = sibling_ids
+    message.sibling_index = index + 1
+    message.previous_sibling_id = sibling_ids[index - 1] if index > 0 else None
+    message.next_sibling_id = sibling_ids[index + 1] if index + 1 < len(sibling_ids) else None

@@ -1,26 +1,20 @@
-"""Writes of the conversations domain: starting chats, sending messages, retrying replies.
+"""Writes of the conversations domain: starting chats, sending, retrying, regenerating,
+editing and stopping replies, and moving between alternative replies.
 
-The person's message is committed before the upstream is called, and the assistant's
-message is stored as `pending` first and then as `complete` or `error`: whatever happens
-to the upstream call or to this process, nothing the person wrote is lost.
+The person's message and a `pending` assistant message are committed together before the
+upstream is called; the reply is then generated in the background (`generation`), which
+saves it as it arrives and ends it as `complete`, `stopped` or `error`. Messages form a
+tree: Regenerate and Edit add alternatives beside a message and never change or delete one.
 """
 
-import logging
 import uuid
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations import llm
+from conversations import generation
 from conversations.models import TITLE_LENGTH, Conversation, Message
-from conversations.payload import build_messages
-
-logger = logging.getLogger(__name__)
-
-UNEXPECTED_ERROR = (
-    "chatsite hit an unexpected error while asking the model. Press Retry; if it keeps failing, "
-    "an admin will find the details in the server log."
-)
+from conversations.selectors import latest_leaf_under
 
 
 class ChatError(Exception):
@@ -30,7 +24,7 @@ class ChatError(Exception):
 def conversation_start(
     *, owner, content: str, model: str, settings: dict | None = None, client_id: uuid.UUID | None = None
 ) -> tuple[Message, Message, bool]:
-    """Create a conversation from its first message, then ask the upstream for a reply.
+    """Create a conversation from its first message and start its reply.
 
     Returns (user message, assistant message, created), as `message_send` does.
     """
@@ -38,33 +32,92 @@ def conversation_start(
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(owner=owner, model=model, **(settings or {}))
-            user_message, assistant_message = _store_turn(conversation, content, client_id)
+            user_message, assistant_message = _store_turn(conversation, content, parent=None, client_id=client_id)
     except IntegrityError:
         user_message, assistant_message = _stored_turn(owner=owner, client_id=client_id)
         return user_message, assistant_message, False
-    _complete(assistant_message, conversation)
     return user_message, assistant_message, True
 
 
 def message_send(
-    *, conversation: Conversation, content: str, client_id: uuid.UUID | None = None
+    *, conversation: Conversation, content: str, client_id: uuid.UUID | None = None, parent_id: int | None = None
 ) -> tuple[Message, Message, bool]:
-    """Store the person's message, then ask the upstream for a reply.
+    """Store the person's message after `parent_id` (default: the current message) and start the reply.
 
     Returns (user message, assistant message, created). When `client_id` was already used
     (a double submit), the stored pair is returned and nothing is sent upstream again.
     """
     content = _clean(content)
+    if client_id is not None and Message.objects.filter(client_id=client_id).exists():
+        return *_repeated_turn(conversation, client_id), False
     try:
         with transaction.atomic():
-            user_message, assistant_message = _store_turn(conversation, content, client_id)
-    except IntegrityError:
-        user_message, assistant_message = _stored_turn(owner=conversation.owner, client_id=client_id)
-        if user_message.conversation_id != conversation.pk:
-            raise ChatError("This message was already sent in another conversation.") from None
-        return user_message, assistant_message, False
-    _complete(assistant_message, conversation)
+            parent = _parent_for_reply(conversation, parent_id)
+            user_message, assistant_message = _store_turn(conversation, content, parent=parent, client_id=client_id)
+    except IntegrityError:  # the same message, submitted twice at the same moment
+        return *_repeated_turn(conversation, client_id), False
     return user_message, assistant_message, True
+
+
+def _repeated_turn(conversation: Conversation, client_id: uuid.UUID) -> tuple[Message, Message | None]:
+    user_message, assistant_message = _stored_turn(owner=conversation.owner, client_id=client_id)
+    if user_message.conversation_id != conversation.pk:
+        raise ChatError("This message was already sent in another conversation.")
+    return user_message, assistant_message
+
+
+def message_regenerate(*, message: Message) -> Message:
+    """Ask for another reply beside an assistant message; the old one stays as an alternative."""
+    if message.role != Message.Role.ASSISTANT or message.parent_id is None:
+        raise ChatError("Only a reply can be regenerated.")
+    if message.in_progress:
+        raise ChatError("This reply is still being written. Press Stop first.")
+    with transaction.atomic():
+        return _store_reply(message.conversation, parent=message.parent)
+
+
+def message_edit(*, message: Message, content: str) -> tuple[Message, Message]:
+    """Send an edited copy of a person's message beside the original, and start its reply."""
+    if message.role != Message.Role.USER:
+        raise ChatError("Only your own messages can be edited.")
+    content = _clean(content)
+    with transaction.atomic():
+        return _store_turn(message.conversation, content, parent=message.parent, client_id=None)
+
+
+def message_retry(*, message: Message) -> Message:
+    """Ask the upstream again for a failed or interrupted reply; returns the message that will hold it.
+
+    A reply with no text is retried in its place. One with partial text keeps it, and the
+    new reply is added beside it, as Regenerate does.
+    """
+    if not message.can_retry:
+        raise ChatError("Only a failed reply can be retried.")
+    if message.content:
+        with transaction.atomic():
+            return _store_reply(message.conversation, parent=message.parent)
+    # Compare-and-set, so two Retry clicks make one upstream call.
+    with transaction.atomic():
+        claimed = Message.objects.filter(pk=message.pk, status=message.status, updated_at=message.updated_at).update(
+            status=Message.Status.PENDING, error="", error_code="", stop_requested=False, updated_at=timezone.now()
+        )
+        if claimed:
+            transaction.on_commit(lambda: generation.start(message.pk))
+    message.refresh_from_db()
+    return message
+
+
+def message_stop(*, message: Message) -> None:
+    """Stop a reply being written; the text so far is kept and the reply is marked stopped."""
+    Message.objects.filter(pk=message.pk, status__in=Message.IN_PROGRESS).update(stop_requested=True)
+    generation.cancel(message.pk)
+
+
+def conversation_switch(*, conversation: Conversation, message: Message) -> Conversation:
+    """Show the branch through `message` (one of the "2/3" alternatives), down to its newest reply."""
+    conversation.current_message_id = latest_leaf_under(conversation, message.pk)
+    conversation.save(update_fields=["current_message"])
+    return conversation
 
 
 def conversation_update_settings(*, conversation: Conversation, settings: dict) -> Conversation:
@@ -75,20 +128,6 @@ def conversation_update_settings(*, conversation: Conversation, settings: dict) 
     return conversation
 
 
-def message_retry(*, message: Message) -> Message:
-    """Ask the upstream again for a failed (or abandoned) assistant message, in its place."""
-    if not message.can_retry:
-        raise ChatError("Only a failed reply can be retried.")
-    # Compare-and-set, so two Retry clicks make one upstream call.
-    claimed = Message.objects.filter(pk=message.pk, status=message.status, updated_at=message.updated_at).update(
-        status=Message.Status.PENDING, error="", error_code="", updated_at=timezone.now()
-    )
-    message.refresh_from_db()
-    if claimed:
-        _complete(message, message.conversation)
-    return message
-
-
 def _clean(content: str) -> str:
     content = content.strip()
     if not content:
@@ -96,21 +135,44 @@ def _clean(content: str) -> str:
     return content
 
 
-def _store_turn(conversation: Conversation, content: str, client_id) -> tuple[Message, Message]:
+def _parent_for_reply(conversation: Conversation, parent_id: int | None) -> Message | None:
+    if parent_id is None:
+        parent_id = conversation.current_message_id
+        if parent_id is None:
+            return None
+    parent = Message.objects.filter(pk=parent_id, conversation=conversation).first()
+    if parent is None:
+        raise ChatError("The message you answered is not in this conversation any more. Reload the page.")
+    if parent.in_progress:
+        raise ChatError("Wait for the reply to finish, or press Stop.")
+    return parent
+
+
+def _store_turn(conversation: Conversation, content: str, *, parent, client_id) -> tuple[Message, Message]:
     # Runs inside the caller's transaction: both messages are committed before any upstream call.
     user_message = Message.objects.create(
-        conversation=conversation, role=Message.Role.USER, content=content, client_id=client_id
+        conversation=conversation, role=Message.Role.USER, content=content, client_id=client_id, parent=parent
     )
-    assistant_message = Message.objects.create(
-        conversation=conversation, role=Message.Role.ASSISTANT, status=Message.Status.PENDING, model=conversation.model
+    return user_message, _store_reply(conversation, parent=user_message)
+
+
+def _store_reply(conversation: Conversation, *, parent: Message) -> Message:
+    """A pending reply under `parent`, made the current message; generated once committed."""
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.PENDING,
+        model=conversation.model,
+        parent=parent,
     )
-    fields = {"updated_at": timezone.now()}
-    if not conversation.title:
-        fields["title"] = _title_from(content)
+    fields = {"updated_at": timezone.now(), "current_message": reply}
+    if not conversation.title and parent.role == Message.Role.USER:
+        fields["title"] = _title_from(parent.content)
     Conversation.objects.filter(pk=conversation.pk).update(**fields)
     for name, value in fields.items():
         setattr(conversation, name, value)
-    return user_message, assistant_message
+    transaction.on_commit(lambda: generation.start(reply.pk))
+    return reply
 
 
 def _stored_turn(*, owner, client_id) -> tuple[Message, Message | None]:
@@ -119,50 +181,7 @@ def _stored_turn(*, owner, client_id) -> tuple[Message, Message | None]:
     )
     if user_message is None:
         raise ChatError("This message could not be stored. Reload the page and send it again.")
-    assistant_message = (
-        Message.objects.filter(
-            conversation_id=user_message.conversation_id, id__gt=user_message.id, role=Message.Role.ASSISTANT
-        )
-        .order_by("id")
-        .first()
-    )
-    return user_message, assistant_message
-
-
-def _complete(message: Message, conversation: Conversation) -> None:
-    try:
-        completion = llm.chat_completion(
-            messages=build_messages(conversation, before=message),
-            model=conversation.model,
-            params=conversation.generation_params(),
-        )
-    except llm.UpstreamError as error:
-        _fail(message, error.message, code=error.code)
-        return
-    except Exception:
-        # A bug of ours must not leave the reply pending forever: label it and offer Retry.
-        logger.exception("asking the upstream for message %s failed unexpectedly", message.pk)
-        _fail(message, UNEXPECTED_ERROR, code="internal")
-        return
-    message.status = Message.Status.COMPLETE
-    message.content = completion.content
-    message.finish_reason = completion.finish_reason
-    message.model = completion.model
-    message.upstream_id = completion.response_id
-    message.latency_ms = completion.latency_ms
-    message.prompt_tokens = completion.usage.get("prompt_tokens")
-    message.completion_tokens = completion.usage.get("completion_tokens")
-    message.total_tokens = completion.usage.get("total_tokens")
-    message.error = ""
-    message.error_code = ""
-    message.save()
-
-
-def _fail(message: Message, text: str, *, code: str) -> None:
-    message.status = Message.Status.ERROR
-    message.error = text
-    message.error_code = code
-    message.save(update_fields=["status", "error", "error_code", "updated_at"])
+    return user_message, user_message.children.order_by("id").first()
 
 
 def _title_from(content: str) -> str:

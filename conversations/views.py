@@ -1,18 +1,21 @@
 """HTTP views: parse input, call one service, render a page or (for htmx) a fragment."""
 
+import json
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 
-from conversations import services
-from conversations.forms import ConversationSettingsForm, MessageForm
+from conversations import generation, services
+from conversations.forms import ConversationSettingsForm, EditForm, MessageForm
 from conversations.models import Conversation, Message
-from conversations.selectors import sidebar_conversations
+from conversations.selectors import message_path, sidebar_conversations, with_siblings
 
 PAGE = "conversations/chat.html"
 
@@ -21,13 +24,20 @@ def _conversation(request: HttpRequest, pk: int) -> Conversation:
     return get_object_or_404(Conversation, pk=pk, owner=request.user)
 
 
+def _message(request: HttpRequest, pk: int, message_pk: int, **filters) -> tuple[Conversation, Message]:
+    conversation = _conversation(request, pk)
+    return conversation, get_object_or_404(Message, pk=message_pk, conversation=conversation, **filters)
+
+
 def _page(request: HttpRequest, template: str, *, conversation=None, status=200, **context) -> HttpResponse:
-    context.setdefault("message_form", MessageForm())
     if conversation is not None:
-        context.setdefault("messages_list", list(conversation.messages.all()))
+        context.setdefault("messages_list", message_path(conversation))
+        last = context["messages_list"][-1:] or context.get("turn", [])[-1:]
+        context.setdefault("message_form", MessageForm(initial={"parent": last[0].pk if last else None}))
         context.setdefault("settings_form", ConversationSettingsForm(instance=conversation, prefix="settings"))
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
+    context.setdefault("message_form", MessageForm())
     context.update(
         conversation=conversation, sidebar=sidebar_conversations(request.user), default_model=settings.AIMLAPI_MODEL
     )
@@ -78,7 +88,10 @@ def message_create(request: HttpRequest, pk: int) -> HttpResponse:
         return _invalid_composer(request, form, conversation=conversation)
     try:
         user_message, assistant_message, created = services.message_send(
-            conversation=conversation, content=form.cleaned_data["content"], client_id=form.cleaned_data["client_id"]
+            conversation=conversation,
+            content=form.cleaned_data["content"],
+            client_id=form.cleaned_data["client_id"],
+            parent_id=form.cleaned_data["parent"],
         )
     except services.ChatError as error:
         form.add_error("content", str(error))
@@ -98,27 +111,104 @@ def message_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@never_cache
-def message_detail(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
-    conversation = _conversation(request, pk)
-    message = get_object_or_404(Message, pk=message_pk, conversation=conversation)
+def message_stream(request: HttpRequest, pk: int, message_pk: int) -> StreamingHttpResponse:
+    """Server-sent events of a reply: its text from an offset on, then the finished message.
+
+    `text` events carry new text (a JSON string) with the text's length so far as their id,
+    so a reconnect (Last-Event-ID, or `?offset=`) resumes without repeating anything. The
+    `done` event carries the message's final HTML. Following a reply never starts one: any
+    number of tabs and reconnects read the same generation.
+    """
+    conversation, message = _message(request, pk, message_pk, role=Message.Role.ASSISTANT)
+    offset = _offset(request.headers.get("Last-Event-ID") or request.GET.get("offset"))
+
+    def events():
+        yield "retry: 1000\n\n"
+        for event in generation.follow(message.pk, offset):
+            if event is None:
+                yield ": keep-alive\n\n"
+            else:
+                text, end = event
+                yield f"id: {end}\nevent: text\ndata: {json.dumps(text)}\n\n"
+        message.refresh_from_db()
+        html = render_to_string(
+            f"{PAGE}#message", {"conversation": conversation, "message": with_siblings(message)}, request=request
+        )
+        yield f"event: done\ndata: {json.dumps({'html': html})}\n\n"
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    # Each event must reach the browser at once: no caching, no proxy buffering.
+    response["Cache-Control"] = "no-cache, no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _offset(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
+@require_POST
+def message_stop(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    conversation, message = _message(request, pk, message_pk, role=Message.Role.ASSISTANT)
+    services.message_stop(message=message)
     if not request.htmx:
         return redirect(f"{conversation.get_absolute_url()}#message-{message.pk}")
-    return render(request, f"{PAGE}#message", {"conversation": conversation, "message": message})
+    # The reply's stream delivers the stopped message.
+    return HttpResponse(status=204)
 
 
 @require_POST
 def message_retry(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
-    conversation = _conversation(request, pk)
-    message = get_object_or_404(Message, pk=message_pk, conversation=conversation, role=Message.Role.ASSISTANT)
-    status = 200
-    try:
-        message = services.message_retry(message=message)
-    except services.ChatError:
-        status = 409
+    conversation, message = _message(request, pk, message_pk, role=Message.Role.ASSISTANT)
+    return _change_branch(request, conversation, lambda: services.message_retry(message=message))
+
+
+@require_POST
+def message_regenerate(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    conversation, message = _message(request, pk, message_pk, role=Message.Role.ASSISTANT)
+    return _change_branch(request, conversation, lambda: services.message_regenerate(message=message))
+
+
+@require_POST
+def message_edit(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    conversation, message = _message(request, pk, message_pk, role=Message.Role.USER)
+    form = EditForm(request.POST)
+    if not form.is_valid():
+        return _change_branch(request, conversation, None, error=form.errors["content"][0])
+    return _change_branch(
+        request, conversation, lambda: services.message_edit(message=message, content=form.cleaned_data["content"])
+    )
+
+
+@require_POST
+def message_switch(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    conversation, message = _message(request, pk, message_pk)
+    return _change_branch(
+        request, conversation, lambda: services.conversation_switch(conversation=conversation, message=message)
+    )
+
+
+def _change_branch(request: HttpRequest, conversation: Conversation, change, *, error: str = "") -> HttpResponse:
+    """Run a service that changes which messages the conversation shows, then show them.
+
+    A refused change (a ChatError, or invalid input) changes nothing and answers 409 with
+    the reason, shown above the messages.
+    """
+    if change is not None:
+        try:
+            change()
+        except services.ChatError as refused:
+            error = str(refused)
     if not request.htmx:
-        return redirect(f"{conversation.get_absolute_url()}#message-{message.pk}")
-    return render(request, f"{PAGE}#message", {"conversation": conversation, "message": message}, status=status)
+        return redirect(conversation)
+    conversation.refresh_from_db()
+    context = {"list_error": error}
+    return _page(
+        request, f"{PAGE}#message-list-response", conversation=conversation, status=409 if error else 200, **context
+    )
 
 
 @require_POST

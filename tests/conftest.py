@@ -1,12 +1,14 @@
 """Shared fixtures: two users (owner and stranger), CSRF-enforcing clients that check every
 response for the upstream key, and the fake OpenAI-compatible upstream over real HTTP."""
 
+import json
 import logging
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
+from conversations import generation
 from tests.fake_upstream import FakeUpstream
 
 API_KEY = "test-canary-key-must-never-leak-7f3a9c"  # also set in pyproject.toml's pytest env
@@ -54,6 +56,34 @@ class CheckedClient(Client):
         if htmx:
             headers["HX-Request"] = "true"
         return super().get(path, data, headers=headers, **extra)
+
+
+def settle(timeout: float = 10.0) -> None:
+    """Wait until every reply started by the test is generated and saved."""
+    assert generation.wait_until_idle(timeout), f"a reply was still being generated after {timeout} s"
+
+
+def sse_events(response) -> list[tuple[str, str, object]]:
+    """Read a server-sent events response to its end: (event, id, decoded JSON data) for each event."""
+    assert response["Content-Type"] == "text/event-stream"
+    body = b"".join(response.streaming_content).decode()
+    events = []
+    for block in body.split("\n\n"):
+        fields = {}
+        for line in block.splitlines():
+            if line and not line.startswith(":"):
+                name, _, value = line.partition(": ")
+                fields[name] = value
+        if "event" in fields:
+            events.append((fields["event"], fields.get("id", ""), json.loads(fields["data"])))
+    return events
+
+
+@pytest.fixture(autouse=True)
+def _generations_end_with_the_test():
+    # A reply still being generated would write to the database of the next test.
+    yield
+    settle()
 
 
 @pytest.fixture(autouse=True)

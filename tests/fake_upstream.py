@@ -1,9 +1,10 @@
 """An OpenAI-compatible chat completions server on 127.0.0.1, for tests and for trying chatsite.
 
-It answers `POST /v1/chat/completions` with the exact response shape of the AI/ML API and
-`GET /v1/models`. By default it echoes the last user message; a test scripts other answers
-(errors, hangs, malformed bodies) with `reply`, `fail`, `raw`, `hang` and `drop`, one per
-request, in order. Every request is recorded with its headers and JSON body.
+It answers `POST /v1/chat/completions` with the exact response shape of the AI/ML API, streamed
+as server-sent events when the request asks for `"stream": true`, and `GET /v1/models`. By
+default it echoes the last user message; a test scripts other answers (errors, hangs, malformed
+bodies, streams that stall or break) with `reply`, `stream`, `fail`, `raw`, `hang` and `drop`,
+one per request, in order. Every request is recorded with its headers and JSON body.
 
 Run alone: `python -m tests.fake_upstream --port 8001`, then start chatsite with
 `AIMLAPI_BASE_URL=http://127.0.0.1:8001/v1 AIMLAPI_API_KEY=anything`.
@@ -12,6 +13,8 @@ Run alone: `python -m tests.fake_upstream --port 8001`, then start chatsite with
 import argparse
 import itertools
 import json
+import re
+import socket
 import threading
 import time
 from collections import deque
@@ -30,12 +33,14 @@ class RecordedRequest:
 
 @dataclass
 class Action:
-    kind: str  # "reply", "raw", "hang", "drop"
+    kind: str  # "reply", "stream", "raw", "hang", "drop"
     status: int = 200
     body: bytes = b""
     headers: dict = field(default_factory=dict)
     seconds: float = 0.0
     reply: dict | None = None
+    pieces: list[str] | None = None
+    end: str = "done"  # how a stream ends: "done", "drop" (no [DONE]), "error" (an error chunk), "hang"
 
 
 class FakeUpstream:
@@ -74,6 +79,27 @@ class FakeUpstream:
     ) -> None:
         self._push(Action("reply", reply={"content": content, "finish_reason": finish_reason, "usage": usage, **extra}))
 
+    def stream(
+        self,
+        pieces: list[str] | str | None = None,
+        *,
+        delay: float = 0.0,
+        end: str = "done",
+        hang: float = 0.0,
+        finish_reason: str = "stop",
+        usage=True,
+    ) -> None:
+        """A streamed answer: `pieces` (a string is split into words) sent `delay` seconds apart.
+
+        `end` decides how it finishes: "done" (finish_reason, usage, [DONE]), "drop" (the
+        connection closes without [DONE]), "error" (an error chunk in the 200 stream), or
+        "hang" (nothing more for `hang` seconds, then the connection closes).
+        """
+        if isinstance(pieces, str):
+            pieces = _words(pieces)
+        reply = {"finish_reason": finish_reason, "usage": usage}
+        self._push(Action("stream", pieces=pieces, seconds=delay, end=end, reply={**reply, "hang": hang}))
+
     def fail(self, status: int, body: dict | None = None, headers: dict | None = None) -> None:
         body = body if body is not None else {"error": {"message": f"Fake failure {status}", "type": "fake"}}
         self.raw(status, json.dumps(body).encode(), headers=headers)
@@ -95,6 +121,41 @@ class FakeUpstream:
     def _next(self) -> Action:
         with self._lock:
             return self._script.popleft() if self._script else Action("reply", reply={})
+
+    def stream_chunks(self, pieces: list[str], spec: dict, model: str) -> list[dict]:
+        """The chunk objects of a streamed reply, as the AI/ML API sends them (without [DONE])."""
+        response_id, created = f"gen-fake-{next(self._ids)}", int(time.time())
+
+        def chunk(choices, **extra):
+            return {
+                "id": response_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": choices,
+                **extra,
+            }
+
+        chunks = [
+            chunk(
+                [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": piece} if i == 0 else {"content": piece},
+                        "finish_reason": None,
+                    }
+                ]
+            )
+            for i, piece in enumerate(pieces)
+        ]
+        chunks.append(chunk([{"index": 0, "delta": {}, "finish_reason": spec.get("finish_reason", "stop")}]))
+        usage = spec.get("usage", True)
+        if usage is True:
+            completion_tokens = max(1, len("".join(pieces).split()))
+            usage = {"prompt_tokens": 9, "completion_tokens": completion_tokens, "total_tokens": 9 + completion_tokens}
+        if usage:
+            chunks.append(chunk([], usage=usage))
+        return chunks
 
     @property
     def completion_requests(self) -> list[RecordedRequest]:
@@ -148,6 +209,45 @@ def _handler_for(upstream: FakeUpstream):
                 )
             return body
 
+        def setup(self):
+            super().setup()
+            # Each streamed chunk leaves at once instead of waiting for the previous one's ACK.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def _stream(self, action: Action, body: dict) -> None:
+            spec = action.reply or {}
+            pieces = action.pieces if action.pieces is not None else _words("Echo: " + _last_user_message(body))
+            chunks = upstream.stream_chunks(pieces, spec, model=body.get("model") or "mistralai/mistral-tiny")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for chunk in chunks[: len(pieces)]:
+                    self._event(json.dumps(chunk))
+                    if action.seconds:
+                        time.sleep(action.seconds)
+                if action.end == "drop":
+                    self.close_connection = True
+                    return
+                if action.end == "error":
+                    self._event(json.dumps({"error": {"message": "Fake failure mid-stream", "type": "fake"}}))
+                elif action.end == "hang":
+                    time.sleep(spec.get("hang") or 0)
+                    self.close_connection = True
+                    return
+                for chunk in chunks[len(pieces) :]:
+                    self._event(json.dumps(chunk))
+                self._event("[DONE]")
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client went away (Stop): nothing to finish
+
+        def _event(self, data: str) -> None:
+            payload = f"data: {data}\n\n".encode()
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
+
         def _send(self, status: int, body: bytes, headers: dict) -> None:
             self.send_response(status)
             for name, value in headers.items():
@@ -177,6 +277,10 @@ def _handler_for(upstream: FakeUpstream):
                 return
             if action.kind == "raw":
                 return self._send(action.status, action.body, action.headers)
+            if (body or {}).get("stream"):
+                if action.kind == "reply" and "content" in (action.reply or {}):
+                    action = Action("stream", pieces=_words(action.reply["content"]), reply=action.reply)
+                return self._stream(action, body)
             spec = dict(action.reply or {})
             if "content" not in spec:
                 spec["content"] = "Echo: " + _last_user_message(body)
@@ -190,6 +294,11 @@ def _handler_for(upstream: FakeUpstream):
             self._send(200, json.dumps(reply).encode(), {"Content-Type": "application/json"})
 
     return Handler
+
+
+def _words(text: str) -> list[str]:
+    """Split text into streamable pieces that join back exactly: each word with its trailing space."""
+    return re.findall(r"\S+\s*|\s+", text)
 
 
 def _last_user_message(body: dict | None) -> str:

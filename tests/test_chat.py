@@ -1,12 +1,16 @@
 """The chat flow through the views, with the fake upstream over real HTTP."""
 
+import re
 import uuid
 
 import pytest
 
 from conversations.models import Conversation, Message
+from tests.conftest import settle, sse_events
 
-pytestmark = pytest.mark.django_db
+# Replies are generated in background threads with their own database connections, so the
+# test's data must be committed for them to see it.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _start(client, content="Hello", *, htmx=True, **extra):
@@ -20,6 +24,14 @@ def _send(client, conversation, content="And then?", *, htmx=True, client_id=Non
 
 def _messages(conversation):
     return list(conversation.messages.values_list("role", "status", "content"))
+
+
+def _stream_url(html: str) -> str:
+    return re.search(r'data-stream-url="([^"]+)"', html).group(1)
+
+
+def _page(client, conversation) -> str:
+    return client.get(f"/c/{conversation.pk}/").content.decode()
 
 
 def test_anonymous_people_are_sent_to_sign_in(anon_client):
@@ -47,10 +59,7 @@ def test_it_starts_a_conversation_and_shows_the_reply_in_place(client_alice, ali
     response = _start(client_alice, "Hello model")
 
     conversation = Conversation.objects.get(owner=alice)
-    assert _messages(conversation) == [
-        ("user", "complete", "Hello model"),
-        ("assistant", "complete", "Hi Alice, how can I help?"),
-    ]
+    reply = conversation.messages.get(role="assistant")
     assert conversation.title == "Hello model"
     assert conversation.model == "mistralai/mistral-tiny"
     assert response.status_code == 200
@@ -59,9 +68,19 @@ def test_it_starts_a_conversation_and_shows_the_reply_in_place(client_alice, ali
     html = response.content.decode()
     assert "<html" not in html, "an htmx request gets a fragment, not a page"
     assert 'id="chat-pane"' in html
-    assert "Hi Alice, how can I help?" in html
+    assert "Hello model" in html
+    assert _stream_url(html) == f"/c/{conversation.pk}/messages/{reply.pk}/stream/"
     assert 'id="conversation-list" class="conversation-list" hx-boost="true"' in html
     assert 'hx-swap-oob="true"' in html
+
+    events = sse_events(client_alice.get(_stream_url(html)))
+
+    assert "".join(data for event, _, data in events if event == "text") == "Hi Alice, how can I help?"
+    assert events[-1][0] == "done" and "Hi Alice, how can I help?" in events[-1][2]["html"]
+    assert _messages(conversation) == [
+        ("user", "complete", "Hello model"),
+        ("assistant", "complete", "Hi Alice, how can I help?"),
+    ]
 
 
 def test_a_plain_post_redirects_to_the_full_page(client_alice, alice, upstream):
@@ -70,6 +89,7 @@ def test_a_plain_post_redirects_to_the_full_page(client_alice, alice, upstream):
     conversation = Conversation.objects.get(owner=alice)
     assert response.status_code == 302
     assert response["Location"] == f"/c/{conversation.pk}/"
+    settle()
     page = client_alice.get(response["Location"])
     assert b"<html" in page.content
     assert b"Echo: No JavaScript here" in page.content
@@ -81,11 +101,14 @@ def test_a_reply_in_a_conversation_is_a_fragment_with_a_fresh_composer(client_al
     response = _send(client_alice, conversation, "Second question")
 
     html = response.content.decode()
+    reply = conversation.messages.get(role="assistant")
     assert response.status_code == 200
     assert "<html" not in html
-    assert "Second question" in html and "Echo: Second question" in html
+    assert "Second question" in html and f'id="message-{reply.pk}"' in html
     assert '<form id="composer"' in html and 'hx-swap-oob="true"' in html
     assert 'name="client_id"' in html
+    assert f'name="parent" value="{reply.pk}"' in html, "the next message answers this reply"
+    settle()
     assert _messages(conversation)[-1] == ("assistant", "complete", "Echo: Second question")
 
 
@@ -102,7 +125,9 @@ def test_it_sends_the_whole_conversation_with_the_system_prompt_and_parameters(c
         owner=alice, model="mistralai/mistral-tiny", system_prompt="Be brief.", temperature=0.2, max_tokens=100
     )
     _send(client_alice, conversation, "One")
+    settle()
     _send(client_alice, conversation, "Two")
+    settle()
 
     body = upstream.completion_requests[-1].json
     assert body == {
@@ -115,12 +140,15 @@ def test_it_sends_the_whole_conversation_with_the_system_prompt_and_parameters(c
         ],
         "temperature": 0.2,
         "max_tokens": 100,
+        "stream": True,
+        "stream_options": {"include_usage": True},
     }
 
 
 def test_the_page_shows_usage_latency_and_a_cut_off_note(client_alice, alice, upstream):
     upstream.reply("A long answer that was cut", finish_reason="length")
     _start(client_alice)
+    settle()
     conversation = Conversation.objects.get(owner=alice)
     reply = conversation.messages.get(role="assistant")
 
@@ -133,12 +161,17 @@ def test_the_page_shows_usage_latency_and_a_cut_off_note(client_alice, alice, up
 
 def test_model_output_is_escaped_never_rendered_as_html(client_alice, alice, upstream):
     upstream.reply('<script>alert(1)</script><img src=x onerror="alert(2)">')
+    _start(client_alice)
+    settle()
+    conversation = Conversation.objects.get(owner=alice)
+    reply = conversation.messages.get(role="assistant")
 
-    response = _start(client_alice)
+    page = _page(client_alice, conversation)
+    done = sse_events(client_alice.get(f"/c/{conversation.pk}/messages/{reply.pk}/stream/"))[-1][2]["html"]
 
-    html = response.content.decode()
-    assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in html
+    for html in (page, done):
+        assert "<script>alert(1)</script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in html
 
 
 @pytest.mark.parametrize(
@@ -163,9 +196,10 @@ def test_an_upstream_failure_keeps_the_message_shows_why_and_retry_succeeds(
     script(upstream)
 
     response = _send(client_alice, conversation, "Please answer")
+    settle()
 
     assert response.status_code == 200
-    html = response.content.decode()
+    html = _page(client_alice, conversation)
     assert words in html
     assert "Retry" in html
     user_message, failed = conversation.messages.all()
@@ -174,9 +208,11 @@ def test_an_upstream_failure_keeps_the_message_shows_why_and_retry_succeeds(
     assert words in failed.error
 
     retried = client_alice.post(f"/c/{conversation.pk}/messages/{failed.pk}/retry/", htmx=True)
+    settle()
 
     assert retried.status_code == 200
-    assert "Echo: Please answer" in retried.content.decode()
+    assert _stream_url(retried.content.decode()) == f"/c/{conversation.pk}/messages/{failed.pk}/stream/"
+    assert "Echo: Please answer" in _page(client_alice, conversation)
     assert _messages(conversation) == [
         ("user", "complete", "Please answer"),
         ("assistant", "complete", "Echo: Please answer"),
@@ -189,9 +225,10 @@ def test_a_refused_connection_is_an_error_bubble_not_a_500(client_alice, alice, 
     conversation = Conversation.objects.create(owner=alice, model="m")
 
     response = _send(client_alice, conversation, "Anyone?")
+    settle()
 
     assert response.status_code == 200
-    assert b"Could not connect to the AI/ML API at 127.0.0.1:9" in response.content
+    assert "Could not connect to the AI/ML API at 127.0.0.1:9" in _page(client_alice, conversation)
     assert conversation.messages.filter(role="user", content="Anyone?").exists()
 
 
@@ -199,18 +236,20 @@ def test_without_a_key_it_stores_the_message_and_says_how_to_add_one(client_alic
     settings.AIMLAPI_API_KEY = ""
 
     response = _start(client_alice, "Is anyone there?")
+    settle()
 
-    html = response.content.decode()
+    conversation = Conversation.objects.get(owner=alice)
+    html = _page(client_alice, conversation)
     assert response.status_code == 200
     assert "No AI/ML API key is configured" in html
     assert "AIMLAPI_API_KEY" in html and ".env" in html
     assert upstream.completion_requests == []
-    conversation = Conversation.objects.get(owner=alice)
     failed = conversation.messages.get(role="assistant")
     assert (failed.status, failed.error_code) == ("error", "no_key")
 
     settings.AIMLAPI_API_KEY = "test-canary-key-must-never-leak-7f3a9c"
     client_alice.post(f"/c/{conversation.pk}/messages/{failed.pk}/retry/", htmx=True)
+    settle()
 
     failed.refresh_from_db()
     assert (failed.status, failed.content) == ("complete", "Echo: Is anyone there?")
@@ -219,54 +258,48 @@ def test_without_a_key_it_stores_the_message_and_says_how_to_add_one(client_alic
 def test_a_plain_retry_redirects_to_the_message(client_alice, alice, upstream):
     upstream.fail(503)
     _start(client_alice)
+    settle()
     conversation = Conversation.objects.get(owner=alice)
     failed = conversation.messages.get(role="assistant")
 
     response = client_alice.post(f"/c/{conversation.pk}/messages/{failed.pk}/retry/")
+    settle()
 
-    assert (response.status_code, response["Location"]) == (302, f"/c/{conversation.pk}/#message-{failed.pk}")
+    assert (response.status_code, response["Location"]) == (302, f"/c/{conversation.pk}/")
     failed.refresh_from_db()
     assert failed.status == "complete"
 
 
 def test_a_reply_that_is_not_failed_cannot_be_retried(client_alice, alice, upstream):
     _start(client_alice)
+    settle()
     conversation = Conversation.objects.get(owner=alice)
     reply = conversation.messages.get(role="assistant")
 
     response = client_alice.post(f"/c/{conversation.pk}/messages/{reply.pk}/retry/", htmx=True)
 
     assert response.status_code == 409
+    assert "Only a failed reply can be retried." in response.content.decode()
     assert len(upstream.completion_requests) == 1
 
 
 def test_a_reply_abandoned_by_a_dead_worker_can_be_retried(client_alice, alice, upstream):
     conversation = Conversation.objects.create(owner=alice, model="m")
-    Message.objects.create(conversation=conversation, role="user", content="Lost?")
-    stuck = Message.objects.create(conversation=conversation, role="assistant", status=Message.Status.PENDING)
+    question = Message.objects.create(conversation=conversation, role="user", content="Lost?")
+    stuck = Message.objects.create(
+        conversation=conversation, role="assistant", status=Message.Status.PENDING, parent=question
+    )
     Message.objects.filter(pk=stuck.pk).update(updated_at="2020-01-01T00:00:00Z")
 
-    page = client_alice.get(f"/c/{conversation.pk}/").content.decode()
+    page = _page(client_alice, conversation)
     assert "interrupted" in page and "Retry" in page
+    assert "data-stream-url" not in page
 
     client_alice.post(f"/c/{conversation.pk}/messages/{stuck.pk}/retry/", htmx=True)
+    settle()
 
     stuck.refresh_from_db()
     assert (stuck.status, stuck.content) == ("complete", "Echo: Lost?")
-
-
-def test_a_pending_reply_polls_until_it_is_done(client_alice, alice):
-    conversation = Conversation.objects.create(owner=alice, model="m")
-    pending = Message.objects.create(conversation=conversation, role="assistant", status=Message.Status.PENDING)
-    url = f"/c/{conversation.pk}/messages/{pending.pk}/"
-
-    assert f'hx-get="{url}"' in client_alice.get(f"/c/{conversation.pk}/").content.decode()
-    assert f'hx-get="{url}"' in client_alice.get(url, htmx=True).content.decode()
-
-    Message.objects.filter(pk=pending.pk).update(status="complete", content="Done now")
-    finished = client_alice.get(url, htmx=True).content.decode()
-    assert "Done now" in finished and "hx-get" not in finished
-    assert client_alice.get(url)["Location"] == f"/c/{conversation.pk}/#message-{pending.pk}"
 
 
 def test_a_double_submit_stores_the_message_once(client_alice, alice, upstream):
@@ -275,6 +308,7 @@ def test_a_double_submit_stores_the_message_once(client_alice, alice, upstream):
 
     first = _send(client_alice, conversation, "Only once", client_id=client_id)
     second = _send(client_alice, conversation, "Only once", client_id=client_id)
+    settle()
 
     assert first.status_code == 200 and second.status_code == 200
     assert second["HX-Reswap"] == "none"
@@ -287,6 +321,7 @@ def test_a_double_submit_of_a_first_message_starts_one_conversation(client_alice
 
     first = client_alice.post("/c/", data)
     second = client_alice.post("/c/", data)
+    settle()
 
     conversation = Conversation.objects.get(owner=alice)
     assert first["Location"] == second["Location"] == f"/c/{conversation.pk}/"
@@ -342,6 +377,7 @@ def test_a_plain_invalid_post_renders_the_full_page_with_the_error(client_alice,
 
 def test_settings_can_be_given_with_the_first_message(client_alice, alice, upstream):
     _start(client_alice, "Hi", **{"settings-system_prompt": "Be a pirate.", "settings-top_p": "0.9"})
+    settle()
 
     conversation = Conversation.objects.get(owner=alice)
     assert (conversation.system_prompt, conversation.top_p) == ("Be a pirate.", 0.9)

@@ -10,8 +10,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def alices_chat(alice):
     conversation = Conversation.objects.create(owner=alice, model="m", title="Alice's secret plans")
-    Message.objects.create(conversation=conversation, role="user", content="the secret")
-    failed = Message.objects.create(conversation=conversation, role="assistant", status="error", error="boom")
+    question = Message.objects.create(conversation=conversation, role="user", content="the secret")
+    failed = Message.objects.create(
+        conversation=conversation, role="assistant", status="error", error="boom", parent=question
+    )
     return conversation, failed
 
 
@@ -20,13 +22,20 @@ def _urls(conversation, message):
     return [
         ("get", f"{base}/", {}),
         ("post", f"{base}/messages/", {"content": "hijack"}),
-        ("get", f"{base}/messages/{message.pk}/", {}),
+        ("get", f"{base}/messages/{message.pk}/stream/", {}),
         ("post", f"{base}/messages/{message.pk}/retry/", {}),
+        ("post", f"{base}/messages/{message.pk}/regenerate/", {}),
+        ("post", f"{base}/messages/{message.pk}/stop/", {}),
+        ("post", f"{base}/messages/{message.parent_id}/edit/", {"content": "hijack"}),
+        ("post", f"{base}/messages/{message.pk}/show/", {}),
         ("post", f"{base}/settings/", {"settings-system_prompt": "pwned"}),
     ]
 
 
-@pytest.mark.parametrize("index", range(5))
+URL_COUNT = 9
+
+
+@pytest.mark.parametrize("index", range(URL_COUNT))
 @pytest.mark.parametrize("htmx", [False, True])
 def test_another_user_gets_404_and_changes_nothing(client_bob, alices_chat, upstream, index, htmx):
     conversation, failed = alices_chat
@@ -39,11 +48,11 @@ def test_another_user_gets_404_and_changes_nothing(client_bob, alices_chat, upst
     conversation.refresh_from_db()
     failed.refresh_from_db()
     assert conversation.system_prompt == "" and conversation.messages.count() == 2
-    assert failed.status == "error"
+    assert (failed.status, failed.stop_requested) == ("error", False)
     assert upstream.completion_requests == []
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(URL_COUNT))
 def test_anonymous_people_are_sent_to_sign_in(anon_client, alices_chat, index):
     conversation, failed = alices_chat
     method, url, data = _urls(conversation, failed)[index]
@@ -59,7 +68,7 @@ def test_a_message_id_from_another_conversation_is_404(client_alice, alice, alic
     other = Conversation.objects.create(owner=alice, model="m")
     foreign = Message.objects.create(conversation=other, role="assistant", status="error")
 
-    response = client_alice.get(f"/c/{conversation.pk}/messages/{foreign.pk}/", htmx=True)
+    response = client_alice.get(f"/c/{conversation.pk}/messages/{foreign.pk}/stream/")
 
     assert response.status_code == 404
 

@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from conversations import services
+from conversations import generation, services
 from conversations.models import Conversation, Message
+from tests.conftest import settle
 
 
 def _in_threads(count, target):
@@ -62,6 +63,7 @@ def test_many_people_writing_at_once_all_get_stored(django_user_model, upstream)
         ),
     )
 
+    settle()
     assert errors == [], "concurrent writers must wait for each other, not fail with 'database is locked'"
     assert Message.objects.filter(role="user").count() == 8
     assert Message.objects.filter(role="assistant", status="complete").count() == 8
@@ -70,11 +72,14 @@ def test_many_people_writing_at_once_all_get_stored(django_user_model, upstream)
 @pytest.mark.django_db(transaction=True)
 def test_two_retry_clicks_make_one_upstream_call(alice, upstream):
     conversation = Conversation.objects.create(owner=alice, model="m")
-    Message.objects.create(conversation=conversation, role="user", content="Again")
-    failed = Message.objects.create(conversation=conversation, role="assistant", status="error", error="boom")
+    question = Message.objects.create(conversation=conversation, role="user", content="Again")
+    failed = Message.objects.create(
+        conversation=conversation, role="assistant", status="error", error="boom", parent=question
+    )
     upstream.hang(0.3)
 
     errors = _in_threads(2, lambda _: services.message_retry(message=Message.objects.get(pk=failed.pk)))
+    settle()
 
     # The slower click either loses the compare-and-set or finds the reply already pending.
     assert all(isinstance(error, services.ChatError) for error in errors)
@@ -83,24 +88,21 @@ def test_two_retry_clicks_make_one_upstream_call(alice, upstream):
     assert len(upstream.completion_requests) == 1
 
 
-@pytest.mark.django_db
-def test_the_message_is_committed_before_the_upstream_is_called(alice, upstream, settings):
+@pytest.mark.django_db(transaction=True)
+def test_the_message_is_committed_before_the_upstream_is_called(alice, upstream, monkeypatch):
     seen = {}
-    original = services.llm.chat_completion
+    original = generation.llm.open_stream
 
     def spy(**kwargs):
-        # Another connection sees the stored message while the upstream call is under way.
+        # The generating thread's own connection sees the stored message.
         seen["stored"] = Message.objects.filter(content="Keep me", status="complete").exists()
         return original(**kwargs)
 
-    services.llm.chat_completion = spy
-    try:
-        services.conversation_start(owner=alice, content="Keep me", model="m")
-    finally:
-        services.llm.chat_completion = original
+    monkeypatch.setattr(generation.llm, "open_stream", spy)
+    services.conversation_start(owner=alice, content="Keep me", model="m")
+    settle()
 
     assert seen == {"stored": True}
-    assert connection.in_atomic_block is True  # pytest-django's wrapping transaction only
 
 
 @pytest.mark.django_db
@@ -139,17 +141,21 @@ def test_conversations_and_messages_are_in_the_admin(admin_client, alice):
     assert b"hello admin" in admin_client.get("/admin/conversations/message/").content
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_bug_of_ours_still_leaves_a_labelled_reply_to_retry(alice, upstream, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(services, "build_messages", broken)
+    monkeypatch.setattr(generation, "build_messages", broken)
 
     user_message, reply, _ = services.conversation_start(owner=alice, content="Still saved?", model="m")
+    settle()
 
     reply.refresh_from_db()
     assert (user_message.content, reply.status, reply.error_code) == ("Still saved?", "error", "internal")
-    assert reply.error == services.UNEXPECTED_ERROR
+    assert reply.error == generation.UNEXPECTED_ERROR
     monkeypatch.undo()
-    assert services.message_retry(message=reply).content == "Echo: Still saved?"
+    services.message_retry(message=reply)
+    settle()
+    reply.refresh_from_db()
+    assert (reply.status, reply.content) == ("complete", "Echo: Still saved?")

@@ -1,6 +1,7 @@
 // chatsite's behaviour on top of htmx: keyboard sending, a growing composer, an immediate
-// echo of what was sent, scrolling to the newest message, and a toast for failures that
-// htmx does not swap into the page. No inline scripts; everything is delegated from document.
+// echo of what was sent, streamed replies, scrolling to the newest message, and a toast for
+// failures that htmx does not swap into the page. No inline scripts; everything is
+// delegated from document.
 (function () {
   "use strict";
 
@@ -116,6 +117,87 @@
 
   document.addEventListener("htmx:sendError", function () {
     showToast("Could not reach chatsite. Check your connection and press Send again: the message is still in the box.");
+  });
+
+  // A reply being written: follow its server-sent events. `text` events add text (set as
+  // text, never parsed as HTML) and carry the length so far as their id, so the browser's own
+  // reconnect (Last-Event-ID) resumes where it left off; `done` brings the finished message.
+  function follow(body) {
+    if (body.chatsiteSource) return;
+    var url = body.getAttribute("data-stream-url") + "?offset=" + (body.getAttribute("data-stream-offset") || "0");
+    var source = new EventSource(url);
+    body.chatsiteSource = source;
+    var stopOnLeave = function () {
+      if (body.isConnected) return false;
+      source.close();
+      return true;
+    };
+    source.addEventListener("text", function (event) {
+      if (stopOnLeave()) return;
+      var nearBottom = isNearBottom();
+      body.append(document.createTextNode(JSON.parse(event.data)));
+      body.setAttribute("data-stream-offset", event.lastEventId);
+      if (nearBottom) scrollToNewest();
+    });
+    source.addEventListener("done", function (event) {
+      source.close();
+      if (stopOnLeave()) return;
+      var article = body.closest("article");
+      var nearBottom = isNearBottom();
+      var template = document.createElement("template");
+      template.innerHTML = JSON.parse(event.data).html; // rendered and escaped by the server
+      var finished = template.content.firstElementChild;
+      article.replaceWith(finished);
+      htmx.process(finished);
+      syncStreaming();
+      if (nearBottom) scrollToNewest();
+    });
+    source.addEventListener("error", function () {
+      // EventSource reconnects by itself; CLOSED means the server refused (signed out, deleted).
+      if (!stopOnLeave() && source.readyState === EventSource.CLOSED) {
+        showToast("Lost the connection to this reply. Reload the page to see what was saved.");
+      }
+    });
+  }
+
+  function isNearBottom() {
+    var list = messageList();
+    return !list || list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  // While a reply is written, the composer offers Stop instead of Send.
+  function syncStreaming() {
+    var composer = document.getElementById("composer");
+    if (composer) composer.classList.toggle("is-streaming", !!document.querySelector("[data-stream-url]"));
+  }
+
+  function stopStreaming() {
+    var stop = document.querySelector("[data-stream-url] ~ .message__progress [data-stop]");
+    if (stop) stop.click();
+    return !!stop;
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-composer-stop]")) {
+      event.preventDefault();
+      stopStreaming();
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !event.defaultPrevented && stopStreaming()) event.preventDefault();
+  });
+
+  htmx.onLoad(function (root) {
+    var bodies = root.querySelectorAll ? Array.from(root.querySelectorAll("[data-stream-url]")) : [];
+    if (root.matches && root.matches("[data-stream-url]")) bodies.push(root);
+    bodies.forEach(follow);
+    syncStreaming();
+  });
+
+  document.addEventListener("htmx:beforeCleanupElement", function (event) {
+    var source = event.detail.elt.chatsiteSource;
+    if (source) source.close();
   });
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -1,0 +1,256 @@
+"""Assistant replies are generated in background threads, independent of any browser connection.
+
+`start` runs one reply: it streams from the upstream, keeps the text so far in this process's
+memory for followers, and writes it to the database at most every CHAT_STREAM_SAVE_INTERVAL_MS.
+`follow` gives the text of a reply from an offset on, then ends when the reply is final: from
+memory when the reply is generated in this process (each piece is relayed as it arrives), from
+the database otherwise (another process generates it; it is read at the save interval). A
+browser that goes away changes nothing: the reply is finished and saved either way.
+
+Stop (`cancel`) closes the upstream connection of a reply generated in this process; a Stop
+handled by another process sets `stop_requested` in the database, which the generator sees at
+its next save. A process that exits waits for its replies to finish (the pool's threads are
+not daemons); one that is killed leaves them unfinished, and after the stale limit they are
+shown as interrupted with Retry.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from conversations import llm
+from conversations.models import Message
+from conversations.payload import build_messages
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 15.0
+UNEXPECTED_ERROR = (
+    "chatsite hit an unexpected error while asking the model. Press Retry; if it keeps failing, "
+    "an admin will find the details in the server log."
+)
+
+
+@dataclass
+class _Live:
+    """A reply being generated in this process: its text so far, shared with followers."""
+
+    text: str = ""
+    finished: bool = False
+    cancelled: bool = False
+    stream: llm.CompletionStream | None = None
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def append(self, piece: str) -> None:
+        with self.changed:
+            self.text += piece
+            self.changed.notify_all()
+
+
+_live: dict[int, _Live] = {}
+_live_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _live_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.CHAT_MAX_GENERATIONS, thread_name_prefix="chatsite-generation"
+            )
+        return _pool
+
+
+def start(message_id: int) -> None:
+    """Generate the reply of a stored `pending` assistant message in the background."""
+    live = _Live()
+    with _live_lock:
+        _live[message_id] = live
+    _executor().submit(_run, message_id, live)
+
+
+def cancel(message_id: int) -> bool:
+    """Stop a reply generated in this process now; False if it is not generated here."""
+    live = _live.get(message_id)
+    if live is None:
+        return False
+    with live.changed:
+        live.cancelled = True
+        stream = live.stream
+    if stream is not None:
+        stream.close()
+    return True
+
+
+def is_running(message_id: int) -> bool:
+    return message_id in _live
+
+
+def wait_until_idle(timeout: float = 10.0) -> bool:
+    """Wait for every reply of this process to be saved (for tests and shutdown)."""
+    deadline = time.monotonic() + timeout
+    while _live:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | None]:
+    """The reply's text from `offset` on, as (piece, new offset) pairs, until the reply is final.
+
+    Yields None when nothing changed for KEEPALIVE_SECONDS, so the caller can keep the
+    connection open. Ends once the stored message is final.
+    """
+    live = _live.get(message_id)
+    if live is not None:
+        while True:
+            with live.changed:
+                if len(live.text) <= offset and not live.finished:
+                    live.changed.wait(KEEPALIVE_SECONDS)
+                text, finished = live.text, live.finished
+            if len(text) > offset:
+                yield text[offset:], len(text)
+                offset = len(text)
+            elif finished:
+                break
+            else:
+                yield None
+    # The final text is in the database once the live reply has finished; from another
+    # process the reply is followed there until it is final.
+    interval = settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000
+    quiet_since = time.monotonic()
+    while True:
+        message = Message.objects.only("content", "status", "updated_at").get(pk=message_id)
+        if len(message.content) > offset:
+            yield message.content[offset:], len(message.content)
+            offset = len(message.content)
+            quiet_since = time.monotonic()
+        if not message.in_progress:
+            return
+        if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            yield None
+            quiet_since = time.monotonic()
+        time.sleep(interval)
+
+
+def _run(message_id: int, live: _Live) -> None:
+    close_old_connections()
+    try:
+        _generate(message_id, live)
+    except Exception:
+        # A bug of ours must not leave the reply unfinished: label it and offer Retry.
+        logger.exception("generating message %s failed unexpectedly", message_id)
+        _save(message_id, status=Message.Status.ERROR, content=live.text, error=UNEXPECTED_ERROR, error_code="internal")
+    finally:
+        with live.changed:
+            live.finished = True
+            live.changed.notify_all()
+        with _live_lock:
+            _live.pop(message_id, None)
+        connections.close_all()  # this thread's connections only
+
+
+def _generate(message_id: int, live: _Live) -> None:
+    message = Message.objects.select_related("conversation", "parent").get(pk=message_id)
+    conversation = message.conversation
+    request = {
+        "messages": build_messages(conversation, upto=message.parent),
+        "model": conversation.model,
+        "params": conversation.generation_params(),
+    }
+    if not settings.CHAT_STREAMING:
+        _generate_whole(message_id, live, request)
+        return
+    try:
+        stream = llm.open_stream(**request)
+    except llm.UpstreamError as error:
+        _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code)
+        return
+    with live.changed:
+        live.stream = stream
+        cancelled = live.cancelled
+    if cancelled:
+        stream.close()
+    failure = None
+    interval = settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000
+    next_save = 0.0  # the first piece is saved at once: the reply exists from its first chunk
+    with stream:
+        try:
+            for piece in stream:
+                live.append(piece)
+                if time.monotonic() >= next_save:
+                    if not _save_progress(message_id, live.text):
+                        stream.close()  # Stop was pressed on another process
+                        break
+                    next_save = time.monotonic() + interval
+        except llm.UpstreamError as error:
+            failure = error
+        # Saved before the stream is released: releasing may still read the end of the body.
+        if stream.cancelled:
+            _save(message_id, status=Message.Status.STOPPED, content=live.text, **_stats(stream))
+        elif failure is not None:
+            _save(
+                message_id,
+                status=Message.Status.ERROR,
+                content=live.text,
+                error=failure.message,
+                error_code=failure.code,
+                **_stats(stream),
+            )
+        else:
+            _save(message_id, status=Message.Status.COMPLETE, content=live.text, **_stats(stream))
+
+
+def _generate_whole(message_id: int, live: _Live, request: dict) -> None:
+    """CHAT_STREAMING=0: one non-streamed request, for upstreams that cannot stream."""
+    try:
+        completion = llm.chat_completion(**request)
+    except llm.UpstreamError as error:
+        _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code)
+        return
+    _save(
+        message_id,
+        status=Message.Status.COMPLETE,
+        content=completion.content,
+        finish_reason=completion.finish_reason,
+        model=completion.model,
+        upstream_id=completion.response_id,
+        latency_ms=completion.latency_ms,
+        **completion.usage,
+    )
+    live.append(completion.content)
+
+
+def _stats(stream: llm.CompletionStream) -> dict:
+    return {
+        "finish_reason": stream.finish_reason,
+        "model": stream.model,
+        "upstream_id": stream.response_id,
+        "latency_ms": stream.latency_ms,
+        "first_token_ms": stream.first_token_ms,
+        **stream.usage,
+    }
+
+
+def _save_progress(message_id: int, text: str) -> bool:
+    """Store the text so far; False when a Stop was requested in the meantime."""
+    return bool(
+        Message.objects.filter(pk=message_id, stop_requested=False).update(
+            content=text, status=Message.Status.STREAMING, updated_at=timezone.now()
+        )
+    )
+
+
+def _save(message_id: int, **fields) -> None:
+    if fields.get("latency_ms") is None:
+        fields.pop("latency_ms", None)
+    Message.objects.filter(pk=message_id).update(updated_at=timezone.now(), **fields)

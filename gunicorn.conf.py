@@ -1,0 +1,24 @@
+"""gunicorn settings for chatsite, read by `make run` and the Procfile alike.
+
+Streamed replies hold one connection (and one worker thread) each for as long as a reply is
+written, and the work is waiting on sockets, not computing. So chatsite runs the gthread
+worker with many threads. One process by default: a reply generated in the same process as
+the stream that follows it is relayed from memory, piece by piece; a stream served by another
+process reads the reply from the database every CHAT_STREAM_SAVE_INTERVAL_MS. Raise
+WEB_CONCURRENCY for more processes when requests other than streams need more CPU.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# Open streams at once per process, plus room for the page and form requests beside them.
+threads = int(os.environ.get("GUNICORN_THREADS", "160"))
+# gthread's timeout is the worker's heartbeat, not a limit on a request: long streams are safe.
+timeout = 60
+# On a restart, replies being written get this long to finish and be saved.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "90"))
+keepalive = 5
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
