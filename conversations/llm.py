@@ -298,12 +298,7 @@ class CompletionStream:
                 yield piece
         if self._cancelled:
             return
-        raise UpstreamError(
-            "The connection to the AI/ML API closed before the reply was complete. "
-            "The text so far is kept; press Retry for a full reply.",
-            code="stream_cut",
-            retryable=True,
-        )
+        raise _stream_cut()
 
     def _whole_reply(self) -> Iterator[str]:
         completion = _completion_from_response(
@@ -347,12 +342,8 @@ class CompletionStream:
                     return
                 if "timed out" in str(exc).lower():
                     raise _read_timeout(self._config) from None
-                raise UpstreamError(
-                    f"The connection to the AI/ML API was lost during the reply ({type(exc).__name__}). "
-                    "The text so far is kept; press Retry for a full reply.",
-                    code="stream_cut",
-                    retryable=True,
-                ) from None
+                logger.info("upstream stream broke: %s", type(exc).__name__)
+                raise _stream_cut() from None
             if not block:
                 return
             yield block
@@ -390,6 +381,15 @@ class CompletionStream:
 
     def _elapsed_ms(self) -> int:
         return round((time.monotonic() - self._started) * 1000)
+
+
+def _stream_cut() -> UpstreamError:
+    return UpstreamError(
+        "The connection to the AI/ML API closed before the reply was complete. "
+        "The text so far is kept; press Retry for a full reply.",
+        code="stream_cut",
+        retryable=True,
+    )
 
 
 def _looks_complete(line: str) -> bool:

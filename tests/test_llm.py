@@ -1,6 +1,7 @@
 """The upstream client against the fake upstream over real HTTP."""
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -222,3 +223,101 @@ def test_a_reply_without_text_content_counts_as_empty(upstream):
     completion = _call(upstream)
 
     assert (completion.content, completion.finish_reason) == ("", "content_filter")
+
+
+# --- streamed completions ------------------------------------------------------------------
+
+
+def _open_stream(upstream, **overrides):
+    return llm.open_stream(messages=MESSAGES, model="mistralai/mistral-tiny", config=_config(upstream, **overrides))
+
+
+USAGE = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+
+
+def _sse(*events: str, newline: str = "\n") -> bytes:
+    return "".join(f"{event}{newline}{newline}" for event in events).encode()
+
+
+def _chunk(content=None, finish_reason=None, **extra) -> str:
+    delta = {} if content is None else {"content": content}
+    choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+    return "data: " + json.dumps({"id": "gen-1", "model": "m-1", "choices": [choice], **extra})
+
+
+def test_a_stream_yields_each_piece_and_ends_with_finish_reason_and_usage(upstream):
+    upstream.stream(["Hel", "lo"], finish_reason="length")
+
+    with _open_stream(upstream) as stream:
+        pieces = list(stream)
+
+    assert pieces == ["Hel", "lo"]
+    assert (stream.finish_reason, stream.cancelled) == ("length", False)
+    assert stream.response_id.startswith("gen-fake-")
+    assert stream.usage == {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}
+    assert stream.latency_ms >= stream.first_token_ms >= 0
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_stream_skips_keep_alive_comments_and_empty_deltas(upstream, newline):
+    body = _sse(
+        ": keep-alive",
+        _chunk("A"),
+        "event: ping",
+        _chunk(),
+        _chunk("B", finish_reason="stop"),
+        "data: " + json.dumps({"choices": [], "usage": USAGE}),
+        "data: [DONE]",
+        newline=newline,
+    )
+    upstream.raw(200, body, content_type="text/event-stream")
+
+    with _open_stream(upstream) as stream:
+        assert list(stream) == ["A", "B"]
+
+    assert (stream.finish_reason, stream.model, stream.usage["total_tokens"]) == ("stop", "m-1", 3)
+
+
+def test_a_stream_without_done_is_an_error_that_keeps_what_arrived(upstream):
+    upstream.raw(200, _sse(_chunk("Half")), content_type="text/event-stream")
+    pieces = []
+
+    with pytest.raises(llm.UpstreamError) as raised, _open_stream(upstream) as stream:
+        pieces.extend(stream)
+
+    assert pieces == ["Half"]
+    assert (raised.value.code, raised.value.retryable) == ("stream_cut", True)
+
+
+def test_an_error_chunk_in_a_200_stream_is_a_readable_error_without_the_key(upstream):
+    error = {"error": {"message": f"Overloaded for key {API_KEY}", "type": "server_error"}}
+    upstream.raw(200, _sse(_chunk("Par"), "data: " + json.dumps(error)), content_type="text/event-stream")
+
+    with pytest.raises(llm.UpstreamError) as raised, _open_stream(upstream) as stream:
+        list(stream)
+
+    assert raised.value.code == "upstream_error"
+    assert "Overloaded for key [redacted]" in raised.value.message
+
+
+def test_an_error_status_fails_before_any_text(upstream):
+    upstream.fail(503)
+
+    with pytest.raises(llm.UpstreamError) as raised:
+        _open_stream(upstream)
+
+    assert (raised.value.code, raised.value.status) == ("server_error", 503)
+
+
+def test_closing_a_stream_from_another_thread_ends_it_at_once(upstream):
+    upstream.stream("a b c d e f g h i j", delay=0.3)
+    pieces = []
+
+    with _open_stream(upstream) as stream:
+        for piece in stream:
+            pieces.append(piece)
+            if len(pieces) == 2:
+                threading.Timer(0.05, stream.close).start()
+
+    assert pieces == ["a ", "b "]
+    assert stream.cancelled
