@@ -9,6 +9,12 @@ WEB_CONCURRENCY for more processes when requests other than streams need more CP
 """
 
 import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+# The same settings file as the app (real environment variables win), so .env can tune these too.
+load_dotenv(os.environ.get("CHATSITE_ENV_FILE") or Path(__file__).resolve().parent / ".env", override=False)
 
 bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"

@@ -46,8 +46,9 @@ class Action:
 class FakeUpstream:
     """A scriptable upstream. Start it with `start()`, point AIMLAPI_BASE_URL at `base_url`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, delay: float = 0.0):
         self.requests: list[RecordedRequest] = []
+        self.delay = delay  # seconds between the words of an unscripted streamed echo
         self._script: deque[Action] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -120,7 +121,7 @@ class FakeUpstream:
 
     def _next(self) -> Action:
         with self._lock:
-            return self._script.popleft() if self._script else Action("reply", reply={})
+            return self._script.popleft() if self._script else Action("reply", reply={}, seconds=self.delay)
 
     def stream_chunks(self, pieces: list[str], spec: dict, model: str) -> list[dict]:
         """The chunk objects of a streamed reply, as the AI/ML API sends them (without [DONE])."""
@@ -278,8 +279,10 @@ def _handler_for(upstream: FakeUpstream):
             if action.kind == "raw":
                 return self._send(action.status, action.body, action.headers)
             if (body or {}).get("stream"):
-                if action.kind == "reply" and "content" in (action.reply or {}):
-                    action = Action("stream", pieces=_words(action.reply["content"]), reply=action.reply)
+                if action.kind == "reply":
+                    content = (action.reply or {}).get("content")
+                    pieces = _words(content) if content is not None else None
+                    action = Action("stream", pieces=pieces, reply=action.reply, seconds=action.seconds)
                 return self._stream(action, body)
             spec = dict(action.reply or {})
             if "content" not in spec:
@@ -312,8 +315,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds between streamed words")
     args = parser.parse_args()
-    upstream = FakeUpstream(args.host, args.port).start()
+    upstream = FakeUpstream(args.host, args.port, delay=args.delay).start()
     print(f"Fake OpenAI-compatible upstream on {upstream.base_url} (echoes the last user message). Ctrl+C stops it.")
     try:
         while True:
