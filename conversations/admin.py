@@ -6,7 +6,17 @@ from conversations.models import Conversation, Message
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["role", "status", "content", "finish_reason", "total_tokens", "latency_ms", "error", "created_at"]
+    fields = [
+        "role",
+        "status",
+        "parent",
+        "content",
+        "finish_reason",
+        "total_tokens",
+        "latency_ms",
+        "error",
+        "created_at",
+    ]
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -32,5 +42,5 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ["role", "status", "finish_reason"]
     search_fields = ["content", "upstream_id"]
     list_select_related = ["conversation"]
-    raw_id_fields = ["conversation"]
-    readonly_fields = ["client_id", "created_at", "updated_at"]
+    raw_id_fields = ["conversation", "parent"]
+    readonly_fields = ["client_id", "first_token_ms", "stop_requested", "created_at", "updated_at"]
