@@ -100,7 +100,7 @@ def is_running(message_id: int) -> bool:
 
 
 def wait_until_idle(timeout: float = 10.0) -> bool:
-    """Wait for every reply of this process to be saved (for tests and shutdown)."""
+    """Wait for every reply of this process to be saved (the tests use it)."""
     deadline = time.monotonic() + timeout
     while _live:
         if time.monotonic() > deadline:
