@@ -27,4 +27,6 @@ timeout = 60
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "90"))
 keepalive = 5
 accesslog = "-"
+# No control socket: its default path is shared by every gunicorn of the same user.
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

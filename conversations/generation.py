@@ -1,7 +1,10 @@
 """Assistant replies are generated in background threads, independent of any browser connection.
 
-`start` runs one reply: it streams from the upstream, keeps the text so far in this process's
-memory for followers, and writes it to the database at most every CHAT_STREAM_SAVE_INTERVAL_MS.
+`start` runs one reply: it streams from the upstream and keeps the text so far in this
+process's memory for followers. One saver thread writes the text of every live reply of the
+process to the database every CHAT_STREAM_SAVE_INTERVAL_MS, in one transaction, so a hundred
+replies streaming at once cost a few writes a second, and no reply waits on the database
+between two pieces of its text.
 `follow` gives the text of a reply from an offset on, then ends when the reply is final: from
 memory when the reply is generated in this process (each piece is relayed as it arrives), from
 the database otherwise (another process generates it; it is read at the save interval). A
@@ -9,7 +12,7 @@ browser that goes away changes nothing: the reply is finished and saved either w
 
 Stop (`cancel`) closes the upstream connection of a reply generated in this process; a Stop
 handled by another process sets `stop_requested` in the database, which the generator sees at
-its next save. A process that exits waits for its replies to finish (the pool's threads are
+the saver's next round. A process that exits waits for its replies to finish (the pool's threads are
 not daemons); one that is killed leaves them unfinished, and after the stale limit they are
 shown as interrupted with Retry.
 """
@@ -22,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from conversations import llm
@@ -43,6 +46,7 @@ class _Live:
     """A reply being generated in this process: its text so far, shared with followers."""
 
     text: str = ""
+    saved_length: int = 0
     finished: bool = False
     cancelled: bool = False
     stream: llm.CompletionStream | None = None
@@ -66,7 +70,44 @@ def _executor() -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(
                 max_workers=settings.CHAT_MAX_GENERATIONS, thread_name_prefix="chatsite-generation"
             )
+            threading.Thread(target=_save_forever, name="chatsite-stream-saver", daemon=True).start()
         return _pool
+
+
+def _save_forever() -> None:
+    while True:
+        time.sleep(settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000)
+        try:
+            save_progress()
+        except DatabaseError:
+            # The next round tries again; the replies themselves go on streaming.
+            logger.exception("saving streaming replies failed")
+            close_old_connections()
+
+
+def save_progress() -> None:
+    """Write the new text of every reply streaming in this process, and stop those whose Stop
+    was pressed on another process (one transaction for all of them)."""
+    with _live_lock:
+        replies = [(message_id, live) for message_id, live in _live.items() if not live.finished]
+    if not replies:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        for message_id, live in replies:
+            text = live.text
+            if len(text) > live.saved_length:
+                # Only while the reply is unfinished: its final save must never be undone.
+                Message.objects.filter(pk=message_id, status__in=Message.IN_PROGRESS).update(
+                    content=text, status=Message.Status.STREAMING, updated_at=now
+                )
+                live.saved_length = len(text)
+        stopped = Message.objects.filter(
+            pk__in=[message_id for message_id, _ in replies], stop_requested=True, status__in=Message.IN_PROGRESS
+        ).values_list("pk", flat=True)
+        stopped = list(stopped)
+    for message_id in stopped:
+        cancel(message_id)
 
 
 def start(message_id: int) -> None:
@@ -187,17 +228,10 @@ def _generate(message_id: int, live: _Live) -> None:
     if cancelled:
         stream.close()
     failure = None
-    interval = settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000
-    next_save = 0.0  # the first piece is saved at once: the reply exists from its first chunk
     with stream:
         try:
             for piece in stream:
                 live.append(piece)
-                if time.monotonic() >= next_save:
-                    if not _save_progress(message_id, live.text):
-                        stream.close()  # Stop was pressed on another process
-                        break
-                    next_save = time.monotonic() + interval
         except llm.UpstreamError as error:
             failure = error
         # Saved before the stream is released: releasing may still read the end of the body.
@@ -245,15 +279,6 @@ def _stats(stream: llm.CompletionStream) -> dict:
         "first_token_ms": stream.first_token_ms,
         **stream.usage,
     }
-
-
-def _save_progress(message_id: int, text: str) -> bool:
-    """Store the text so far; False when a Stop was requested in the meantime."""
-    return bool(
-        Message.objects.filter(pk=message_id, stop_requested=False).update(
-            content=text, status=Message.Status.STREAMING, updated_at=timezone.now()
-        )
-    )
 
 
 def _save(message_id: int, **fields) -> None:

@@ -61,7 +61,7 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     if not (form.is_valid() and settings_form.is_valid()):
         return _invalid_composer(request, form, settings_form=settings_form)
     try:
-        user_message, _, _ = services.conversation_start(
+        user_message, assistant_message, _ = services.conversation_start(
             owner=request.user,
             content=form.cleaned_data["content"],
             client_id=form.cleaned_data["client_id"],
@@ -74,7 +74,9 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     conversation = user_message.conversation
     if not request.htmx:
         return redirect(conversation)
-    response = _page(request, f"{PAGE}#chat-pane-response", conversation=conversation)
+    # A new conversation holds just this turn: no need to read its tree back.
+    turn = [message for message in (user_message, assistant_message) if message is not None]
+    response = _page(request, f"{PAGE}#chat-pane-response", conversation=conversation, messages_list=turn)
     response = retarget(response, "#chat-pane")
     response = reswap(response, "outerHTML")
     return push_url(response, conversation.get_absolute_url())

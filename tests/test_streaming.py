@@ -125,6 +125,21 @@ def test_a_reply_generated_by_another_process_is_followed_from_the_database(clie
     assert "Hello world" in events[-1][2]["html"] and "is-complete" in events[-1][2]["html"]
 
 
+def test_the_reply_is_saved_while_it_streams_not_only_at_the_end(client_alice, chat, upstream, settings):
+    settings.CHAT_STREAM_SAVE_INTERVAL_MS = 30
+    upstream.stream(FULL, delay=0.05)
+    _send(client_alice, chat)
+    reply = _reply(chat)
+
+    _wait_for(lambda: Message.objects.filter(pk=reply.pk, status="streaming").exclude(content="").exists())
+
+    partial = Message.objects.get(pk=reply.pk).content
+    assert FULL.startswith(partial) and partial != FULL
+    settle()
+    reply.refresh_from_db()
+    assert (reply.status, reply.content) == ("complete", FULL)
+
+
 def test_the_stream_is_sent_unbuffered(client_alice, chat, upstream):
     _send(client_alice, chat)
     settle()
