@@ -45,6 +45,7 @@ def test_a_simultaneous_double_submit_stores_one_message_and_calls_once(alice, u
             services.message_send(conversation=conversation, content="Once please", client_id=client_id)
         ),
     )
+    settle()
 
     assert errors == []
     assert sorted(created for _, _, created in results) == [False, True]
