@@ -48,10 +48,12 @@ def message_send(
     (a double submit), the stored pair is returned and nothing is sent upstream again.
     """
     content = _clean(content)
-    if client_id is not None and Message.objects.filter(client_id=client_id).exists():
-        return *_repeated_turn(conversation, client_id), False
     try:
         with transaction.atomic():
+            # Checked first, inside the transaction: a repeat must not be refused because
+            # the first submit's reply is now being written.
+            if client_id is not None and Message.objects.filter(client_id=client_id).exists():
+                return *_repeated_turn(conversation, client_id), False
             parent = _parent_for_reply(conversation, parent_id)
             user_message, assistant_message = _store_turn(conversation, content, parent=parent, client_id=client_id)
     except IntegrityError:  # the same message, submitted twice at the same moment
