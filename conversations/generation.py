@@ -85,8 +85,13 @@ def cancel(message_id: int) -> bool:
     with live.changed:
         live.cancelled = True
         stream = live.stream
+        live.changed.notify_all()
     if stream is not None:
         stream.close()
+    else:
+        # The upstream has not answered yet, so there is no connection to close: the reply
+        # is stopped now, and whatever the upstream answers later is dropped.
+        _save(message_id, status=Message.Status.STOPPED)
     return True
 
 
@@ -114,13 +119,13 @@ def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | None]
     if live is not None:
         while True:
             with live.changed:
-                if len(live.text) <= offset and not live.finished:
+                if len(live.text) <= offset and not live.finished and not live.cancelled:
                     live.changed.wait(KEEPALIVE_SECONDS)
-                text, finished = live.text, live.finished
+                text, ending = live.text, live.finished or live.cancelled
             if len(text) > offset:
                 yield text[offset:], len(text)
                 offset = len(text)
-            elif finished:
+            elif ending:
                 break
             else:
                 yield None
@@ -173,7 +178,8 @@ def _generate(message_id: int, live: _Live) -> None:
     try:
         stream = llm.open_stream(**request)
     except llm.UpstreamError as error:
-        _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code)
+        if not live.cancelled:  # a reply stopped while waiting stays stopped
+            _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code)
         return
     with live.changed:
         live.stream = stream

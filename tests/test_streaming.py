@@ -189,6 +189,23 @@ def test_stop_keeps_the_partial_reply_and_ends_the_upstream_call_at_once(client_
     assert "Stopped." in sse_events(_stream(client_alice, reply))[-1][2]["html"]
 
 
+def test_stop_before_the_upstream_answers_stops_the_reply_at_once(client_alice, chat, upstream):
+    upstream.hang(1.5)
+    _send(client_alice, chat)
+    reply = _reply(chat)
+    _wait_for(lambda: upstream.completion_requests)
+    started = time.monotonic()
+
+    client_alice.post(f"/c/{chat.pk}/messages/{reply.pk}/stop/", htmx=True)
+    events = sse_events(_stream(client_alice, reply))
+
+    assert time.monotonic() - started < 1.0, "neither Stop nor the stream waits for the upstream"
+    assert "Stopped before any text arrived." in events[-1][2]["html"]
+    settle()  # the upstream's late answer is dropped
+    reply.refresh_from_db()
+    assert (reply.status, reply.content) == ("stopped", "")
+
+
 def test_a_stop_pressed_on_another_process_is_seen_at_the_next_save(client_alice, chat, upstream, settings):
     settings.CHAT_STREAM_SAVE_INTERVAL_MS = 50
     upstream.stream(FULL, delay=0.1)

@@ -64,7 +64,10 @@
     if (!(target instanceof HTMLTextAreaElement) || !target.hasAttribute("data-composer-input")) return;
     event.preventDefault();
     var form = target.form;
-    if (form.classList.contains("htmx-request") || !target.value.trim()) return;
+    // While a reply is written the composer offers Stop, not Send: Enter waits too.
+    if (form.classList.contains("htmx-request") || form.classList.contains("is-streaming") || !target.value.trim()) {
+      return;
+    }
     form.requestSubmit();
   });
 
