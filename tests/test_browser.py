@@ -428,18 +428,19 @@ def test_it_stops_a_reply_and_keeps_the_text_so_far(page, live_server, upstream,
 
     expect(reply).to_have_class(re.compile(r"\bis-stopped\b"))
     expect(reply.locator(".message__note")).to_have_text("Stopped.")
-    shown = reply.locator(BODY).text_content()
+    # The stopped reply is rendered as Markdown: a paragraph, without the trailing space.
+    shown = reply.locator(BODY).text_content().strip()
     assert shown.startswith("one two") and COUNT_TO_TWELVE.startswith(shown) and shown != COUNT_TO_TWELVE
     expect(page.locator("#composer button[type=submit]")).to_be_visible()
     settle()
     stored = Message.objects.get(role=Message.Role.ASSISTANT)
-    assert (stored.status, stored.content) == (Message.Status.STOPPED, shown)
+    assert (stored.status, stored.content.strip()) == (Message.Status.STOPPED, shown)
 
     page.reload()
 
     expect(reply).to_have_class(re.compile(r"\bis-stopped\b"))
     expect(reply.locator(".message__note")).to_have_text("Stopped.")
-    assert reply.locator(BODY).text_content() == shown
+    assert reply.locator(BODY).text_content().strip() == shown
     assert len(upstream.completion_requests) == 1
 
 
