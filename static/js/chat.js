@@ -151,7 +151,8 @@
       template.innerHTML = JSON.parse(event.data).html; // rendered and escaped by the server
       var finished = template.content.firstElementChild;
       article.replaceWith(finished);
-      htmx.process(finished);
+      htmx.process(finished); // fires no htmx:load, so the reply is enhanced here
+      enhance(finished);
       syncStreaming();
       if (nearBottom) scrollToNewest();
     });
@@ -214,7 +215,9 @@
     }
   }
 
-  function addCodeCopyButtons(root) {
+  // Rendered replies: a Copy button on each code block, and tables and code that scroll
+  // sideways can take the keyboard's focus (so arrow keys scroll them).
+  function enhance(root) {
     root.querySelectorAll(".code-block__head").forEach(function (head) {
       if (head.querySelector("button")) return;
       var button = document.createElement("button");
@@ -224,6 +227,12 @@
       button.setAttribute("aria-label", "Copy code");
       button.textContent = "Copy";
       head.append(button);
+    });
+    root.querySelectorAll(".markdown table, .markdown .code-block pre").forEach(function (scroller) {
+      if (scroller.hasAttribute("tabindex")) return;
+      scroller.setAttribute("tabindex", "0");
+      scroller.setAttribute("role", "region");
+      scroller.setAttribute("aria-label", scroller.tagName === "TABLE" ? "Table" : "Code");
     });
   }
 
@@ -298,7 +307,7 @@
   });
 
   htmx.onLoad(function (root) {
-    if (root.querySelectorAll) addCodeCopyButtons(root);
+    if (root.querySelectorAll) enhance(root);
     labelThemeToggle();
     var bodies = root.querySelectorAll ? Array.from(root.querySelectorAll("[data-stream-url]")) : [];
     if (root.matches && root.matches("[data-stream-url]")) bodies.push(root);
