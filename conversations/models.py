@@ -3,7 +3,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
+from conversations import markdown
 from conversations.llm import PARAMETER_BOUNDS
 
 TITLE_LENGTH = 80
@@ -82,6 +84,9 @@ class Message(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
+    # The content rendered from Markdown and sanitised, kept so a page does not render it again.
+    content_html = models.TextField(blank=True, editable=False)
+    html_version = models.PositiveSmallIntegerField(default=0, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     # Set by the browser for each composed message, so a double submit stores it once.
     client_id = models.UUIDField(null=True, blank=True, editable=False)
@@ -110,6 +115,17 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+    @property
+    def html(self) -> SafeString:
+        """The content as safe HTML (see conversations.markdown), rendered once and stored."""
+        if self.html_version != markdown.VERSION:
+            self.content_html, self.html_version = markdown.render(self.content), markdown.VERSION
+            # Stored only if the text is still the one rendered (a streaming reply moves on).
+            Message.objects.filter(pk=self.pk, content=self.content).update(
+                content_html=self.content_html, html_version=self.html_version
+            )
+        return mark_safe(self.content_html)  # noqa: S308 - sanitised by nh3 with an allow-list
 
     @property
     def in_progress(self) -> bool:

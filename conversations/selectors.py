@@ -7,9 +7,12 @@ from conversations.models import Conversation, Message
 SIDEBAR_LIMIT = 50
 
 
-def sidebar_conversations(owner) -> list[Conversation]:
-    """The owner's most recently active conversations, newest first."""
-    return list(Conversation.objects.filter(owner=owner).only("id", "title", "updated_at")[:SIDEBAR_LIMIT])
+def sidebar_conversations(owner, *, query: str = "") -> list[Conversation]:
+    """The owner's most recently active conversations, newest first; `query` filters the titles."""
+    conversations = Conversation.objects.filter(owner=owner)
+    if query:
+        conversations = conversations.filter(title__icontains=query)
+    return list(conversations.only("id", "title", "updated_at")[:SIDEBAR_LIMIT])
 
 
 class _Tree:

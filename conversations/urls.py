@@ -7,6 +7,7 @@ app_name = "conversations"
 urlpatterns = [
     path("", views.index, name="index"),
     path("c/", views.conversation_create, name="create"),
+    path("c/list/", views.sidebar, name="sidebar"),
     path("c/<int:pk>/", views.detail, name="detail"),
     path("c/<int:pk>/settings/", views.conversation_settings, name="settings"),
     path("c/<int:pk>/messages/", views.message_create, name="message-create"),

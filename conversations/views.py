@@ -1,6 +1,7 @@
 """HTTP views: parse input, call one service, render a page or (for htmx) a fragment."""
 
 import json
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -8,6 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
@@ -38,8 +40,12 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
     context.setdefault("message_form", MessageForm())
+    query = request.GET.get("q", "").strip()
     context.update(
-        conversation=conversation, sidebar=sidebar_conversations(request.user), default_model=settings.AIMLAPI_MODEL
+        conversation=conversation,
+        sidebar=sidebar_conversations(request.user, query=query),
+        query=query,
+        default_model=settings.AIMLAPI_MODEL,
     )
     return render(request, template, context, status=status)
 
@@ -47,6 +53,16 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     return _page(request, PAGE)
+
+
+@require_GET
+def sidebar(request: HttpRequest) -> HttpResponse:
+    """The conversation list, filtered by title (`?q=`), for the sidebar's search box."""
+    query = request.GET.get("q", "").strip()
+    if not request.htmx:
+        return redirect(reverse("conversations:index") + (f"?{urlencode({'q': query})}" if query else ""))
+    context = {"sidebar": sidebar_conversations(request.user, query=query), "query": query}
+    return render(request, f"{PAGE}#sidebar", context)
 
 
 @require_GET

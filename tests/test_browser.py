@@ -4,6 +4,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,6 +19,7 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from conversations.models import Conversation, Message  # noqa: E402
 from tests.conftest import API_KEY, PASSWORD, settle  # noqa: E402
+from tests.xss_corpus import PAYLOADS  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,6 +32,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 5_000
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 
 # Messages the server rendered, not the optimistic echo chat.js shows while a request is in flight.
 SAVED = "#message-list article.message:not([data-optimistic])"
@@ -56,18 +60,34 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
-    """A fresh browser context per test; fails the test on a script error or a leaked API key."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    script_errors = []
-    page.on("pageerror", lambda error: script_errors.append(error))
-    yield page
-    html = page.content()
-    context.close()
-    assert not script_errors, f"JavaScript errors on the page: {script_errors}"
-    assert API_KEY not in html, "the upstream API key appeared in the page"
+def open_page(browser, live_server):
+    """Opens a page in a fresh browser context (`browser.new_context` options: viewport, color_scheme...).
+
+    Each page fails the test on a script error or a leaked API key.
+    """
+    opened = []
+
+    def open_page(**options) -> Page:
+        context = browser.new_context(base_url=live_server.url, **{"viewport": DESKTOP, **options})
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        script_errors = []
+        page.on("pageerror", lambda error: script_errors.append(error))
+        opened.append((page, script_errors))
+        return page
+
+    yield open_page
+    for page, script_errors in opened:
+        html = page.content()
+        page.context.close()
+        assert not script_errors, f"JavaScript errors on the page: {script_errors}"
+        assert API_KEY not in html, "the upstream API key appeared in the page"
+
+
+@pytest.fixture
+def page(open_page):
+    """A desktop-sized page in a fresh browser context."""
+    return open_page()
 
 
 class FullLoads:
@@ -428,18 +448,19 @@ def test_it_stops_a_reply_and_keeps_the_text_so_far(page, live_server, upstream,
 
     expect(reply).to_have_class(re.compile(r"\bis-stopped\b"))
     expect(reply.locator(".message__note")).to_have_text("Stopped.")
-    shown = reply.locator(BODY).text_content()
+    # The stopped reply is rendered as Markdown: a paragraph, without the trailing space.
+    shown = reply.locator(BODY).text_content().strip()
     assert shown.startswith("one two") and COUNT_TO_TWELVE.startswith(shown) and shown != COUNT_TO_TWELVE
     expect(page.locator("#composer button[type=submit]")).to_be_visible()
     settle()
     stored = Message.objects.get(role=Message.Role.ASSISTANT)
-    assert (stored.status, stored.content) == (Message.Status.STOPPED, shown)
+    assert (stored.status, stored.content.strip()) == (Message.Status.STOPPED, shown)
 
     page.reload()
 
     expect(reply).to_have_class(re.compile(r"\bis-stopped\b"))
     expect(reply.locator(".message__note")).to_have_text("Stopped.")
-    assert reply.locator(BODY).text_content() == shown
+    assert reply.locator(BODY).text_content().strip() == shown
     assert len(upstream.completion_requests) == 1
 
 
@@ -533,3 +554,515 @@ def test_it_sends_an_edited_copy_of_a_message_and_keeps_the_original(page, live_
     expect(question.locator(BODY)).to_have_text("What is the capital of Frnace?")
     expect_finished(reply, "Echo: What is the capital of Frnace?")
     assert len(upstream.completion_requests) == 2
+
+
+# --- Hostile text, Markdown, phones, keyboard, themes, accessibility ---------------------------
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+MARKDOWN_REPLY = '''## Sorting in Python
+
+Use **`sorted()`** for a new list, or `list.sort()` to sort in place:
+
+| Function | Returns | Stable |
+|:---------|:--------|-------:|
+| `sorted(items)` | a new list | yes |
+| `items.sort()` | `None` | yes |
+
+```python
+def by_length(words: list[str]) -> list[str]:
+    """Shortest first; equal lengths keep their order."""
+    return sorted(words, key=len)
+```
+
+> Sorting is stable: items that compare equal keep their original order.
+
+- See [the Sorting HOW TO](https://docs.python.org/3/howto/sorting.html)
+- ~~Use `cmp=`~~ (gone since Python 3)
+'''
+WIDE_TABLE_REPLY = (
+    "| Function | Returns | Sorts in place | Accepts any iterable | Stable | Key function | Reverse |\n"
+    "|---|---|---|---|---|---|---|\n"
+    "| `sorted(items)` | a new list | no | yes | yes | `key=` | `reverse=True` |\n"
+    "| `items.sort()` | `None` | yes | lists only | yes | `key=` | `reverse=True` |\n\n"
+    "```python\nprint(sorted(['banana', 'Apple', 'cherry'], key=str.casefold, reverse=True))  # a long line\n```\n"
+)
+COLOURFUL_CODE_REPLY = """```python
+import os.path  # a comment
+
+@dataclass
+class Point:
+    \"\"\"A point.\"\"\"
+    x: int = 16
+    y: float = 2.5
+
+    def show(self) -> str:
+        return f"{self.x} is {True}"
+```
+"""
+CODE = '''def by_length(words: list[str]) -> list[str]:
+    """Shortest first; equal lengths keep their order."""
+    return sorted(words, key=len)
+'''
+# What a rendered reply may contain (conversations/markdown.py's allow-list, and what nh3 adds to links).
+REPLY_TAGS = [
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "del", "code", "pre",
+    "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "span", "div",
+]  # fmt: skip
+REPLY_ATTRIBUTES = ["href", "title", "class", "target", "rel", "start"]
+# Run in the page after each hostile message: a list of what is wrong, empty when all is well.
+INERT_PAGE = """([replyTags, replyAttributes]) => {
+    const problems = [];
+    if (typeof window.__pwned !== "undefined") problems.push(`window.__pwned is ${window.__pwned}`);
+    for (const script of document.scripts) {
+        if (!script.src.startsWith(location.origin + "/static/")) {
+            problems.push(`a script that is not the page's own: ${script.outerHTML.slice(0, 100)}`);
+        }
+    }
+    const list = document.getElementById("message-list");
+    const loaders =
+        "img, iframe, frame, object, embed, video, audio, source, svg, math, script, style, link, meta, base";
+    for (const element of list.querySelectorAll(loaders)) problems.push(`<${element.localName}> in the message list`);
+    for (const body of list.querySelectorAll("article:not([data-optimistic]) .message__body")) {
+        const reply = body.closest(".message--assistant") !== null;
+        for (const element of body.querySelectorAll("*")) {
+            if (element.matches(".code-block__head > button[data-copy-code]")) continue; // chat.js's own
+            const tag = element.localName;
+            if (!reply) problems.push(`<${tag}> in a message the person typed (it should be text only)`);
+            else if (!replyTags.includes(tag)) problems.push(`<${tag}> in a reply`);
+            for (const { name, value } of element.attributes) {
+                // chat.js makes sideways-scrolling tables and code focusable: exactly these values.
+                const focusable = { tabindex: "0", role: "region", "aria-label": tag === "table" ? "Table" : "Code" };
+                if (["table", "pre"].includes(tag) && focusable[name] === value) continue;
+                if (!replyAttributes.includes(name)) problems.push(`<${tag} ${name}="${value}">`);
+            }
+            const href = element.getAttribute("href");
+            if (tag === "a" && href !== null && !/^(https?:\\/\\/|mailto:)/i.test(href)) {
+                problems.push(`a link to ${href}`);
+            }
+            if (tag === "a" && (element.target !== "_blank" || !element.relList.contains("noopener"))) {
+                problems.push(`a link without target=_blank rel=noopener: ${element.outerHTML}`);
+            }
+        }
+    }
+    return problems;
+}"""
+
+
+class Intrusions:
+    """What hostile text could make the browser do: dialogs, new windows, other frames, and
+    requests to any host but the live server (those are recorded and aborted)."""
+
+    def __init__(self, page: Page, live_server):
+        self.dialogs: list[str] = []
+        self.popups: list[str] = []
+        self.foreign_requests: list[str] = []
+        self._host = urlsplit(live_server.url).netloc
+        self._page = page
+        page.on("dialog", self._dialog)
+        page.on("request", self._request)
+        page.context.on("page", lambda popup: self.popups.append(popup.url))
+        page.context.route(lambda url: not self._is_ours(url), lambda route: route.abort("blockedbyclient"))
+
+    def _is_ours(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme == "http" and parts.netloc == self._host
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def _request(self, request) -> None:
+        if not self._is_ours(request.url):
+            self.foreign_requests.append(request.url)
+
+    def assert_none(self, when: str) -> None:
+        # Two frames: time for handlers of anything just inserted (onerror, onload, autofocus) to run.
+        self._page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        problems = self._page.evaluate(INERT_PAGE, [REPLY_TAGS, REPLY_ATTRIBUTES])
+        assert problems == [], f"{when}: {problems}"
+        assert self.dialogs == [], f"{when}: dialogs opened: {self.dialogs}"
+        assert self.popups == [], f"{when}: windows opened: {self.popups}"
+        assert self.foreign_requests == [], f"{when}: requests to other hosts: {self.foreign_requests}"
+        assert len(self._page.frames) == 1, f"{when}: frames appeared: {[f.url for f in self._page.frames]}"
+
+
+def stored_conversation(owner, title: str, turns: list[tuple[str, str]]) -> Conversation:
+    """A conversation saved as if it had happened: each turn a question and a finished reply."""
+    conversation = Conversation.objects.create(owner=owner, title=title, model="mistralai/mistral-tiny")
+    parent = None
+    for question, answer in turns:
+        parent = Message.objects.create(
+            conversation=conversation, role=Message.Role.USER, content=question, parent=parent
+        )
+        parent = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            content=answer,
+            parent=parent,
+            model=conversation.model,
+        )
+    conversation.current_message = parent
+    conversation.save(update_fields=["current_message"])
+    return conversation
+
+
+def test_it_runs_nothing_from_the_hostile_corpus_whether_the_model_sends_it_or_the_person_types_it(
+    page, live_server, upstream, alice
+):
+    intrusions = Intrusions(page, live_server)
+    sign_in(page, live_server, alice)
+    saved = page.locator(SAVED)
+    typed = page.locator(f"{SAVED}.message--user {BODY}")
+    batch_size = 13  # a conversation per batch keeps each page and each history short
+
+    for start in range(0, len(PAYLOADS), batch_size):
+        batch = PAYLOADS[start : start + batch_size]
+        page.goto("/")
+        for turn, payload in enumerate(batch, start=1):
+            upstream.reply(payload)  # the model answers with the same hostile text, as Markdown
+            send(page, payload)
+            expect(saved).to_have_count(2 * turn)
+            expect(saved.last).to_have_class(re.compile(r"\bis-complete\b"))  # `done` swapped in the Markdown
+            intrusions.assert_none(f"after payload {start + turn - 1} ({payload!r}) was sent and answered")
+        url = page.url
+
+        page.reload()
+
+        expect(saved).to_have_count(2 * len(batch))
+        intrusions.assert_none(f"after reloading the conversation of payloads {start} to {start + len(batch) - 1}")
+        assert typed.evaluate_all("bodies => bodies.map(body => body.textContent)") == [p.strip() for p in batch]
+        expect(page).to_have_url(url)
+
+    assert len(upstream.completion_requests) == len(PAYLOADS)
+
+
+def test_it_renders_a_markdown_reply_with_a_table_highlighted_code_and_a_safe_link(page, live_server, upstream, alice):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    upstream.reply(MARKDOWN_REPLY)
+    sign_in(page, live_server, alice)
+    reply = page.locator(SAVED).nth(1)
+    code_block = reply.locator(".code-block")
+
+    send(page, "How do I sort a list?")
+
+    expect(reply).to_have_class(re.compile(r"\bis-complete\b"))
+    for moment in ("after the stream", "after a reload"):
+        if moment == "after a reload":
+            page.reload()
+        expect(reply.locator("h2")).to_have_text("Sorting in Python")
+        expect(reply.locator("table th")).to_have_text(["Function", "Returns", "Stable"])
+        expect(reply.locator("table td")).to_have_text(
+            ["sorted(items)", "a new list", "yes", "items.sort()", "None", "yes"]
+        )
+        expect(reply.locator("table td code")).to_have_count(3)
+        expect(reply.locator("table th").last).to_have_class("align-right")
+        expect(code_block.locator(".code-block__lang")).to_have_text("python")
+        expect(code_block.locator("pre code")).to_have_text(CODE)
+        expect(code_block.locator("pre code span.k").first).to_have_text("def")  # keywords and names are marked up
+        expect(code_block.locator("pre code span.nf")).to_have_text("by_length")
+        expect(reply.locator("blockquote")).to_contain_text("Sorting is stable")
+        expect(reply.locator("li s")).to_have_text("Use cmp=")
+        link = reply.get_by_role("link", name="the Sorting HOW TO")
+        expect(link).to_have_attribute("href", "https://docs.python.org/3/howto/sorting.html")
+        expect(link).to_have_attribute("target", "_blank")
+        assert {"noopener", "noreferrer"} <= set(link.get_attribute("rel").split()), moment
+    # code.css colours the marked-up code: a keyword is not the colour of plain code text.
+    colours = code_block.evaluate(
+        "block => [block.querySelector('span.k'), block.querySelector('span.p')].map(s => getComputedStyle(s).color)"
+    )
+    assert colours[0] != colours[1], colours
+
+    # localhost is a secure context, so chat.js copies through the Clipboard API.
+    code_block.get_by_role("button", name="Copy code").click()
+
+    expect(code_block.locator("[data-copy-code]")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == CODE
+
+    reply.get_by_role("button", name="Copy message").click()
+
+    expect(reply.get_by_role("button", name="Copy message")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()").strip() == MARKDOWN_REPLY.strip()  # the Markdown itself
+
+
+def test_it_offers_copy_on_the_code_blocks_of_a_reply_as_soon_as_it_is_finished(page, live_server, upstream, alice):
+    upstream.reply(MARKDOWN_REPLY)
+    sign_in(page, live_server, alice)
+    reply = page.locator(SAVED).nth(1)
+
+    send(page, "How do I sort a list?")
+
+    expect(reply).to_have_class(re.compile(r"\bis-complete\b"))
+    expect(reply.locator(".code-block__lang")).to_have_text("python")
+    # The finished reply replaced the streamed one in a single step: its buttons come with it.
+    assert reply.locator(".code-block__head [data-copy-code]").count() == 1
+
+
+def test_it_fits_a_phone_with_the_conversations_behind_a_menu(open_page, live_server, upstream, alice):
+    long_answer = (
+        "A paragraph long enough to wrap over several lines on a phone, " * 4
+        + "\n\n| a wide | table | with | many | columns | that | does | not | fit |\n"
+        + "|---|---|---|---|---|---|---|---|---|\n| " + " | ".join(["somewhat-long-cell"] * 9) + " |\n\n"
+        + "```python\nprint('a code line far longer than any phone is wide, which scrolls inside its block')\n```"
+    )  # fmt: skip
+    long_chat = stored_conversation(alice, "A long chat", [(f"Question {n}", long_answer) for n in range(1, 16)])
+    page = open_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    sign_in(page, live_server, alice)
+    menu = page.locator("[data-menu]")
+    sidebar = page.locator("#sidebar")
+    composer = page.locator(COMPOSER)
+    send_button = page.locator("#composer button[type=submit]")
+
+    expect(menu).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(sidebar).to_be_hidden()
+    expect(composer).to_be_in_viewport(ratio=1)
+    expect(send_button).to_be_in_viewport(ratio=1)
+
+    menu.tap()
+    expect(sidebar).to_be_visible()
+    expect(sidebar).to_be_in_viewport(ratio=1)
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    page.keyboard.press("Escape")
+    expect(sidebar).to_be_hidden()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+
+    menu.tap()
+    expect(sidebar).to_be_visible()
+    page.touchscreen.tap(370, 420)  # on the dimmed chat, beside the sidebar (at most 85% of the width)
+    expect(sidebar).to_be_hidden()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+
+    menu.tap()
+    sidebar.get_by_role("link", name="A long chat").tap()
+    expect(page).to_have_url(conversation_url(live_server, long_chat))
+    expect(sidebar).to_be_hidden()
+    expect(page.locator(SAVED)).to_have_count(30)
+    expect(page.locator(SAVED).last).to_be_in_viewport()  # scrolled to the newest
+    expect(composer).to_be_in_viewport(ratio=1)
+    expect(send_button).to_be_in_viewport(ratio=1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # wide tables and code scroll
+
+    send(page, "One more question")
+
+    expect_finished(page.locator(SAVED).last, "Echo: One more question")
+    expect(page.locator(SAVED).last).to_be_in_viewport()
+    expect(composer).to_be_in_viewport(ratio=1)
+
+
+def test_it_can_be_used_with_the_keyboard_alone(page, live_server, upstream, alice):
+    stored_conversation(alice, "Django tips", [("Any Django tips?", "Use `select_related`.")])
+    stored_conversation(alice, "Pasta recipes", [("A pasta recipe?", "Cacio e pepe.")])
+    sign_in(page, live_server, alice)
+    keyboard = page.keyboard
+    composer = page.locator(COMPOSER)
+    send_button = page.locator("#composer button[type=submit]")
+    saved = page.locator(SAVED)
+
+    # With nothing focused, Tab goes round the page to the composer and then Send, each visibly focused.
+    page.evaluate("document.activeElement.blur()")
+    row_border = "t => getComputedStyle(t.closest('.composer__row')).borderColor"
+    unfocused_border = composer.evaluate(row_border)
+    for _ in range(20):
+        keyboard.press("Tab")
+        if composer.evaluate("t => t === document.activeElement"):
+            break
+    else:
+        pytest.fail("20 presses of Tab never reached the composer")
+    assert composer.evaluate(row_border) != unfocused_border  # the textarea's frame shows the focus
+    keyboard.press("Tab")
+    expect(send_button).to_be_focused()
+    outline = send_button.evaluate(
+        "b => b.matches(':focus-visible') && [getComputedStyle(b).outlineStyle, getComputedStyle(b).outlineWidth]"
+    )
+    assert outline == ["solid", "2px"]
+    keyboard.press("Shift+Tab")
+    expect(composer).to_be_focused()
+
+    keyboard.type("Hello, keyboard")
+    keyboard.press("Enter")
+
+    expect_finished(saved.nth(1), "Echo: Hello, keyboard")
+    expect(composer).to_be_focused()
+
+    upstream.stream(COUNT_TO_TWELVE, delay=0.25)
+    keyboard.type("Count to twelve")
+    keyboard.press("Enter")
+    expect(page.locator(WRITING)).to_contain_text("one two")
+    keyboard.press("Escape")
+
+    expect(saved.nth(3)).to_have_class(re.compile(r"\bis-stopped\b"))
+
+    keyboard.press("Tab")  # out of the composer, where "/" is just a character
+    keyboard.press("/")
+    expect(page.locator("[data-search]")).to_be_focused()
+    keyboard.type("pasta")
+    expect(page.locator("#conversation-list a")).to_have_text(["Pasta recipes"])
+
+    keyboard.press("Control+Shift+O")
+
+    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page.locator(".chat-header__title")).to_have_text("New chat")
+    expect(composer).to_be_focused()
+    expect(composer).to_have_value("")
+
+
+def test_it_remembers_the_chosen_theme_and_otherwise_follows_the_system(open_page, live_server, alice):
+    page = open_page(color_scheme="light")
+    sign_in(page, live_server, alice)
+    html = page.locator("html")
+    toggle = page.locator("[data-theme-toggle]")
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    expect(html).to_have_attribute("data-theme", "light")
+    expect(html).to_have_attribute("data-theme-choice", "system")
+    expect(toggle).to_have_text("Theme: System")
+    light_background = page.evaluate(background)
+
+    toggle.click()
+    expect(toggle).to_have_text("Theme: Light")
+    toggle.click()
+
+    expect(toggle).to_have_text("Theme: Dark")
+    expect(html).to_have_attribute("data-theme", "dark")
+    assert page.evaluate(background) != light_background
+
+    page.reload()
+
+    expect(html).to_have_attribute("data-theme", "dark")
+    expect(html).to_have_attribute("data-theme-choice", "dark")
+    expect(toggle).to_have_text("Theme: Dark")
+    assert page.evaluate("localStorage.getItem('chatsite-theme')") == "dark"
+
+    toggle.click()
+
+    expect(toggle).to_have_text("Theme: System")
+    expect(html).to_have_attribute("data-theme", "light")
+    assert page.evaluate(background) == light_background
+    page.emulate_media(color_scheme="dark")
+    expect(html).to_have_attribute("data-theme", "dark")  # follows the system as it changes
+    page.reload()
+    expect(html).to_have_attribute("data-theme", "dark")
+    expect(html).to_have_attribute("data-theme-choice", "system")
+    page.emulate_media(color_scheme="light")
+    expect(html).to_have_attribute("data-theme", "light")
+
+
+AXE_RUN = """async options => {
+    const results = await axe.run(document, options);
+    const where = target => {
+        const element = document.querySelector(target[0]);
+        if (element && element.closest(".code-block pre")) return "code";
+        return element && element.closest(".markdown") ? "reply" : "page";
+    };
+    return results.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => ({
+        id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+        nodes: v.nodes.map(node => ({target: node.target, where: where(node.target), summary: node.failureSummary})),
+    }));
+}"""
+
+
+def serious_axe_violations(page: Page, *, only: list[str] | None = None) -> list[dict]:
+    """axe-core's violations of impact serious or critical on the page as it is now; each node
+    says `where` it is: in highlighted "code", elsewhere in a "reply", or on the "page"."""
+    page.add_script_tag(path=AXE)
+    options = {"resultTypes": ["violations"]}
+    if only:
+        options["runOnly"] = {"type": "rule", "values": only}
+    return page.evaluate(AXE_RUN, options)
+
+
+def describe_violations(violations: list[dict]) -> str:
+    return "axe-core found serious problems:\n" + "\n".join(
+        f"- {v['id']} ({v['impact']}): {v['help']} ({v['helpUrl']})\n"
+        + "\n".join(f"    {node['target']} in {node['where']}: {node['summary']}" for node in v["nodes"])
+        for v in violations
+    )
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_it_has_no_serious_accessibility_violations_on_a_chat_with_markdown_replies(
+    open_page, live_server, alice, scheme, device
+):
+    conversation = stored_conversation(
+        alice,
+        "Sorting in Python",
+        [("How do I sort a list?", MARKDOWN_REPLY), ("Compare them in a wide table", WIDE_TABLE_REPLY)],
+    )
+    if device == "phone":
+        page = open_page(color_scheme=scheme, viewport=PHONE, is_mobile=True, has_touch=True)
+    else:
+        page = open_page(color_scheme=scheme)
+    sign_in(page, live_server, alice)
+    page.goto(conversation_url(live_server, conversation))
+    expect(page.locator("html")).to_have_attribute("data-theme", scheme)
+    expect(page.locator("[data-copy-code]")).to_have_count(2)  # chat.js has run
+
+    violations = serious_axe_violations(page)
+
+    assert violations == [], describe_violations(violations)
+
+
+def test_it_lets_the_keyboard_scroll_wide_tables_and_code(open_page, live_server, alice):
+    conversation = stored_conversation(alice, "Wide things", [("Compare them in a wide table", WIDE_TABLE_REPLY)])
+    page = open_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    sign_in(page, live_server, alice)
+    page.goto(conversation_url(live_server, conversation))
+    wide = page.locator("#message-list .markdown").locator("table, pre")
+    expect(wide).to_have_count(2)
+    # Both really scroll sideways on a phone, so the rule has something to check.
+    assert wide.evaluate_all("elements => elements.map(e => e.scrollWidth > e.clientWidth)") == [True, True]
+
+    violations = serious_axe_violations(page, only=["scrollable-region-focusable"])
+
+    assert violations == [], describe_violations(violations)
+
+
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        "light",
+        "dark",
+    ],
+)
+def test_it_highlights_code_with_enough_contrast(open_page, live_server, alice, scheme):
+    conversation = stored_conversation(alice, "Highlighting", [("Show me some Python", COLOURFUL_CODE_REPLY)])
+    page = open_page(color_scheme=scheme)
+    sign_in(page, live_server, alice)
+    page.goto(conversation_url(live_server, conversation))
+    expect(page.locator("html")).to_have_attribute("data-theme", scheme)
+    for token in ("c1", "mi", "mf", "kc", "nd", "nc", "nn", "si", "sd"):  # comment, numbers, True, @, names...
+        expect(page.locator(f"#message-list .code-block pre span.{token}").first).to_be_visible()
+
+    violations = serious_axe_violations(page, only=["color-contrast"])
+
+    assert violations == [], describe_violations(violations)
+
+
+def test_it_saves_screenshots_of_a_markdown_reply_in_both_themes_on_desktop_and_phone(open_page, live_server, alice):
+    conversation = stored_conversation(alice, "Sorting in Python", [("How do I sort a list?", MARKDOWN_REPLY)])
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    for device, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = open_page(viewport=viewport, is_mobile=device == "phone", has_touch=device == "phone")
+        sign_in(page, live_server, alice)
+        page.goto(conversation_url(live_server, conversation))
+        expect(page.locator("[data-copy-code]")).to_be_visible()
+        shots = {}
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            expect(page.locator("html")).to_have_attribute("data-theme", scheme)
+            path = ARTIFACTS / f"chat-{device}-{scheme}.png"
+            path.unlink(missing_ok=True)
+
+            shots[scheme] = page.screenshot(path=path, animations="disabled")
+
+            assert path.read_bytes() == shots[scheme]
+            assert png_size(shots[scheme]) == (viewport["width"], viewport["height"])
+        assert shots["light"] != shots["dark"]
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")

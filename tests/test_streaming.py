@@ -330,7 +330,7 @@ def test_switching_alternatives_changes_what_is_shown_and_what_is_sent_next(clie
     response = client_alice.post(f"/c/{chat.pk}/messages/{red.pk}/show/", htmx=True)
 
     html = response.content.decode()
-    assert ">1/2<" in html and ">Red</div>" in html and ">Blue</div>" not in html
+    assert ">1/2<" in html and "<p>Red</p>" in html and "<p>Blue</p>" not in html
     assert f'name="parent" value="{red.pk}"' in html, "the composer answers the branch on screen"
     _send(client_alice, chat, "Why?", parent=str(red.pk))
     settle()

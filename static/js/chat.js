@@ -151,7 +151,8 @@
       template.innerHTML = JSON.parse(event.data).html; // rendered and escaped by the server
       var finished = template.content.firstElementChild;
       article.replaceWith(finished);
-      htmx.process(finished);
+      htmx.process(finished); // fires no htmx:load, so the reply is enhanced here
+      enhance(finished);
       syncStreaming();
       if (nearBottom) scrollToNewest();
     });
@@ -191,7 +192,123 @@
     if (event.key === "Escape" && !event.defaultPrevented && stopStreaming()) event.preventDefault();
   });
 
+  // Copy: a message's raw Markdown (data-copy), or the code of a code block.
+  function copy(button, text) {
+    var done = function () {
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = "Copy"; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { showToast("Could not copy: the browser refused."); });
+    } else {
+      // http:// on another host has no clipboard API: fall back to a selection.
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.append(area);
+      area.select();
+      var copied = document.execCommand("copy");
+      area.remove();
+      if (copied) done(); else showToast("Could not copy: select the text and copy it by hand.");
+    }
+  }
+
+  // Rendered replies: a Copy button on each code block, and tables and code that scroll
+  // sideways can take the keyboard's focus (so arrow keys scroll them).
+  function enhance(root) {
+    root.querySelectorAll(".code-block__head").forEach(function (head) {
+      if (head.querySelector("button")) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button button--small button--ghost";
+      button.setAttribute("data-copy-code", "");
+      button.setAttribute("aria-label", "Copy code");
+      button.textContent = "Copy";
+      head.append(button);
+    });
+    root.querySelectorAll(".markdown table, .markdown .code-block pre").forEach(function (scroller) {
+      if (scroller.hasAttribute("tabindex")) return;
+      scroller.setAttribute("tabindex", "0");
+      scroller.setAttribute("role", "region");
+      scroller.setAttribute("aria-label", scroller.tagName === "TABLE" ? "Table" : "Code");
+    });
+  }
+
+  function setMenu(open) {
+    var app = document.getElementById("app");
+    var button = document.querySelector("[data-menu]");
+    if (!app || !button) return;
+    app.classList.toggle("is-menu-open", open);
+    button.setAttribute("aria-expanded", String(open));
+    if (open) {
+      var current = document.querySelector("#conversation-list [aria-current]") || document.querySelector("[data-search]");
+      if (current) current.focus();
+    }
+  }
+
+  function isMenuOpen() {
+    var app = document.getElementById("app");
+    return !!app && app.classList.contains("is-menu-open");
+  }
+
+  var THEMES = { system: "light", light: "dark", dark: "system" }; // what the toggle picks next
+
+  function labelThemeToggle() {
+    var button = document.querySelector("[data-theme-toggle]");
+    if (!button || !window.chatsiteTheme) return;
+    var current = window.chatsiteTheme.choice();
+    button.textContent = "Theme: " + current.charAt(0).toUpperCase() + current.slice(1);
+    button.setAttribute("aria-label", "Theme: " + current + ". Change to " + THEMES[current]);
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target : event.target.parentElement;
+    var button = target && target.closest("button");
+    if (!button) {
+      // A tap outside the open menu (on the dimmed chat), or on a conversation, closes it.
+      if (isMenuOpen() && (!target.closest("#sidebar") || target.closest("#conversation-list a"))) setMenu(false);
+      return;
+    }
+    if (button.hasAttribute("data-copy")) {
+      copy(button, button.getAttribute("data-copy"));
+    } else if (button.hasAttribute("data-copy-code")) {
+      copy(button, button.closest(".code-block").querySelector("pre").textContent);
+    } else if (button.hasAttribute("data-menu")) {
+      setMenu(!isMenuOpen());
+    } else if (button.hasAttribute("data-theme-toggle") && window.chatsiteTheme) {
+      window.chatsiteTheme.set(THEMES[window.chatsiteTheme.choice()]);
+      labelThemeToggle();
+    }
+  });
+
+  // "/" searches, Ctrl/Cmd+Shift+O starts a new chat, Esc closes the menu (or stops a reply, above).
+  document.addEventListener("keydown", function (event) {
+    var typing = event.target instanceof HTMLElement && event.target.closest("input, textarea, select, [contenteditable]");
+    if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      var search = document.querySelector("[data-search]");
+      if (search) {
+        event.preventDefault();
+        if (window.matchMedia("(max-width: 767px)").matches) setMenu(true);
+        search.focus();
+      }
+    } else if ((event.ctrlKey || event.metaKey) && event.shiftKey && (event.key === "O" || event.key === "o")) {
+      var newChat = document.querySelector("[data-new-chat]");
+      if (newChat) {
+        event.preventDefault();
+        newChat.click();
+      }
+    } else if (event.key === "Escape" && isMenuOpen()) {
+      setMenu(false);
+      var menuButton = document.querySelector("[data-menu]");
+      if (menuButton) menuButton.focus();
+    }
+  });
+
   htmx.onLoad(function (root) {
+    if (root.querySelectorAll) enhance(root);
+    labelThemeToggle();
     var bodies = root.querySelectorAll ? Array.from(root.querySelectorAll("[data-stream-url]")) : [];
     if (root.matches && root.matches("[data-stream-url]")) bodies.push(root);
     bodies.forEach(follow);
