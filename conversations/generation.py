@@ -220,7 +220,7 @@ def _generate(message_id: int, live: _Live) -> None:
         stream = llm.open_stream(**request)
     except llm.UpstreamError as error:
         if not live.cancelled:  # a reply stopped while waiting stays stopped
-            _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code)
+            _save_failure(message_id, error)
         return
     with live.changed:
         live.stream = stream
@@ -238,14 +238,7 @@ def _generate(message_id: int, live: _Live) -> None:
         if stream.cancelled:
             _save(message_id, status=Message.Status.STOPPED, content=live.text, **_stats(stream))
         elif failure is not None:
-            _save(
-                message_id,
-                status=Message.Status.ERROR,
-                content=live.text,
-                error=failure.message,
-                error_code=failure.code,
-                **_stats(stream),
-            )
+            _save_failure(message_id, failure, content=live.text, **_stats(stream))
         else:
             _save(message_id, status=Message.Status.COMPLETE, content=live.text, **_stats(stream))
 
@@ -255,7 +248,7 @@ def _generate_whole(message_id: int, live: _Live, request: dict) -> None:
     try:
         completion = llm.chat_completion(**request)
     except llm.UpstreamError as error:
-        _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code)
+        _save_failure(message_id, error)
         return
     _save(
         message_id,
@@ -279,6 +272,11 @@ def _stats(stream: llm.CompletionStream) -> dict:
         "first_token_ms": stream.first_token_ms,
         **stream.usage,
     }
+
+
+def _save_failure(message_id: int, error: llm.UpstreamError, **fields) -> None:
+    """A labelled error with Retry; any text that arrived is kept (in `fields`)."""
+    _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code, **fields)
 
 
 def _save(message_id: int, **fields) -> None:
