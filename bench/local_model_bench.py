@@ -153,19 +153,7 @@ async def through_chatsite(user: sb.User, sample: Sample, prompt: str, max_token
     try:
         form = {**user.fields, "client_id": str(uuid.uuid4()), "content": prompt}
         form.update({"settings-max_tokens": str(max_tokens), "settings-temperature": "0"})
-        headers = user._headers(
-            Accept="*/*",
-            Origin=user.origin,
-            Referer=user.origin + "/",
-            **{
-                "Content-Type": "application/x-www-form-urlencoded",
-                "HX-Request": "true",
-                "HX-Current-URL": user.origin + "/",
-                "HX-Target": "chat-pane",
-                "HX-Trigger": "composer",
-                "X-CSRFToken": user.csrf_header,
-            },
-        )
+        headers = user.composer_headers()
         sent = time.time_ns()
         posted = await conn.request("POST", "/c/", headers, urlencode(form).encode())
         match = sb.STREAM_URL.search(posted.body().decode("utf-8", "replace"))
@@ -175,7 +163,7 @@ async def through_chatsite(user: sb.User, sample: Sample, prompt: str, max_token
         sample.message_id = int(match.group(2))
         if conn.closed:
             conn = await sb.HttpConnection.open(HOST, user.port)
-        headers = user._headers(Accept="text/event-stream", Referer=user.origin + "/", **{"Cache-Control": "no-cache"})
+        headers = user.event_source_headers()
         stream = await conn.request("GET", match.group(1) + "?offset=0", headers)
     finally:
         conn.close()

@@ -536,6 +536,26 @@ class User:
         headers.update(extra)
         return headers
 
+    def composer_headers(self) -> dict:
+        """The headers of the composer's POST as htmx sends it from the home page."""
+        return self._headers(
+            Accept="*/*",
+            Origin=self.origin,
+            Referer=self.origin + "/",
+            **{
+                "Content-Type": "application/x-www-form-urlencoded",
+                "HX-Request": "true",
+                "HX-Current-URL": self.origin + "/",
+                "HX-Target": "chat-pane",
+                "HX-Trigger": "composer",
+                "X-CSRFToken": self.csrf_header,
+            },
+        )
+
+    def event_source_headers(self) -> dict:
+        """The headers of the browser's EventSource GET of a reply's stream."""
+        return self._headers(Accept="text/event-stream", Referer=self.origin + "/", **{"Cache-Control": "no-cache"})
+
     def _keep_cookies(self, response: Response) -> None:
         for name, value in response.headers:
             if name == "set-cookie":
@@ -596,19 +616,7 @@ class User:
         try:
             # The composer's fields, as htmx serialises the form, with a fresh client_id.
             form = {**self.fields, "client_id": str(uuid.uuid4()), "content": conversation.tag}
-            headers = self._headers(
-                Accept="*/*",
-                Origin=self.origin,
-                Referer=self.origin + "/",
-                **{
-                    "Content-Type": "application/x-www-form-urlencoded",
-                    "HX-Request": "true",
-                    "HX-Current-URL": self.origin + "/",
-                    "HX-Target": "chat-pane",
-                    "HX-Trigger": "composer",
-                    "X-CSRFToken": self.csrf_header,
-                },
-            )
+            headers = self.composer_headers()
             posted = await conn.request("POST", "/c/", headers, urlencode(form).encode())
             conversation.posted_ns = posted.end_ns
             match = STREAM_URL.search(posted.body().decode("utf-8", "replace"))
@@ -618,9 +626,7 @@ class User:
             # EventSource: a plain GET on the same (kept-alive) connection, offset 0.
             if conn.closed:
                 conn = await HttpConnection.open(HOST, self.port)
-            headers = self._headers(
-                Accept="text/event-stream", Referer=self.origin + "/", **{"Cache-Control": "no-cache"}
-            )
+            headers = self.event_source_headers()
             conversation.stream = await conn.request("GET", match.group(1) + "?offset=0", headers)
             if conversation.stream.status != 200:
                 raise RuntimeError(f"the stream answered {conversation.stream.status}")
