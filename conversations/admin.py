@@ -15,13 +15,16 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from conversations import keys, llm, usage
-from conversations.models import ChatModel, Conversation, Message, ProviderKey, Usage, UserQuota
+from conversations.models import DEFAULT_BASE_URL, ChatModel, Conversation, Message, ProviderKey, Usage, UserQuota
 
 User = get_user_model()
 
 
 # --- Upstream API keys ------------------------------------------------------------------
 class ProviderKeyForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label="Base URL", max_length=300, initial=DEFAULT_BASE_URL, assume_scheme="https", help_text="Ends in /v1."
+    )
     # Write-only: the field is always rendered empty, and the stored key is never sent back.
     secret = forms.CharField(
         label="API key",

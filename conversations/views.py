@@ -224,7 +224,7 @@ def _change_branch(request: HttpRequest, conversation: Conversation, change, *, 
         try:
             change()
         except services.ChatError as refused:
-            error, status = str(refused), _refusal_status(refused)
+            error, status = str(refused), _refusal_status(refused, default=409)
     if not request.htmx:
         return redirect(conversation)
     conversation.refresh_from_db()
@@ -248,8 +248,8 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, PAGE, conversation=conversation, settings_form=form, status=status)
 
 
-def _refusal_status(error: services.ChatError) -> int:
-    return 429 if isinstance(error, services.LimitReached) else 422
+def _refusal_status(error: services.ChatError, *, default: int = 422) -> int:
+    return 429 if isinstance(error, services.LimitReached) else default
 
 
 def _invalid_composer(request, form, *, conversation=None, settings_form=None, status=422) -> HttpResponse:
