@@ -230,7 +230,7 @@ def test_the_secret_is_never_shown_again_in_the_admin_or_its_history(client_admi
     assert not any(ALICE_SECRET in f"{entry}" for entry in entries)
 
 
-def test_the_secret_never_appears_on_a_chat_page_or_in_a_log_record(client_admin, client_alice, alice, upstream, caplog):
+def test_the_secret_is_never_on_a_chat_page_or_in_a_log_record(client_admin, client_alice, alice, upstream, caplog):
     caplog.set_level(logging.DEBUG)
     key = _add_key_in_admin(client_admin, upstream)
     key.users.add(alice)
