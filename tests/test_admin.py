@@ -3,14 +3,15 @@
 import csv
 import io
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from conversations.models import ChatModel, Conversation, Message, ProviderKey, Usage, UserQuota
-from tests.conftest import PASSWORD, CheckedClient
+from tests.conftest import PASSWORD, CheckedClient, settle
 
 pytestmark = pytest.mark.django_db
 
@@ -222,3 +223,31 @@ def test_sign_up_checks_the_password_like_everywhere_else(anon_client, django_us
     assert response.status_code == 422
     assert "This password is too short" in response.content.decode()
     assert not django_user_model.objects.filter(username="carol").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_admin_adds_a_key_for_a_group_and_watches_the_usage_fill(client_admin, client_alice, alice, upstream):
+    team = Group.objects.create(name="team")
+    alice.groups.add(team)
+    secret = "sk-walkthrough-secret-0000009999"
+    added = client_admin.post(
+        "/admin/conversations/providerkey/add/",
+        {"label": "Team key", "base_url": upstream.base_url, "secret": secret, "enabled": "on", "groups": [team.pk]},
+    )
+    key = ProviderKey.objects.get(label="Team key")
+    tested = client_admin.post(
+        "/admin/conversations/providerkey/", {"action": "test_keys", "_selected_action": [key.pk]}, follow=True
+    )
+
+    upstream.reply("Five words in this reply")
+    client_alice.post("/c/", {"content": "Hello", "client_id": str(uuid.uuid4())}, htmx=True)
+    settle()
+    page = client_admin.get("/admin/conversations/usage/").content.decode()
+
+    assert added.status_code == 302
+    assert "“Team key” works" in tested.content.decode()
+    assert upstream.completion_requests[0].headers["Authorization"] == f"Bearer {secret}"
+    assert "Tokens per day, last 30 days: 14 in all" in page
+    assert re.search(r"<td>alice</td><td class=\"number\">14</td>", page)
+    assert re.search(r"Team key</td><td class=\"number\">1</td><td class=\"number\">0</td>", page)
+    assert secret not in page

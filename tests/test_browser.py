@@ -388,6 +388,33 @@ def test_it_shows_a_form_error_by_the_composer_and_keeps_the_text(page, live_ser
     assert Message.objects.count() == 2
 
 
+def test_it_shows_the_rate_limit_by_the_composer_and_keeps_the_text(
+    page, live_server, upstream, alice, settings, monkeypatch
+):
+    from django.core.cache import cache
+
+    from conversations import quotas
+
+    cache.clear()
+    monkeypatch.setattr(quotas, "_clock", lambda: 1_800_000_000.0)  # one minute for the whole test
+    settings.CHAT_RATE_LIMIT_PER_MINUTE = 1
+    sign_in(page, live_server, alice)
+    saved = page.locator(SAVED)
+    send(page, "First message.")
+    expect_finished(saved.nth(1), "Echo: First message.")
+
+    send(page, "Second message, too soon.")
+
+    expect(page.locator("#composer #composer-errors .form-error")).to_contain_text(
+        "You are sending messages faster than this site allows (1 a minute)"
+    )
+    expect(page.locator(COMPOSER)).to_have_value("Second message, too soon.")
+    expect(saved).to_have_count(2)
+    expect(page.locator("#toast")).to_be_hidden()
+    assert len(upstream.completion_requests) == 1
+    assert Message.objects.count() == 2
+
+
 def test_it_hides_the_empty_state_once_an_empty_conversation_has_messages(page, live_server, upstream, alice):
     conversation = Conversation.objects.create(owner=alice, model="mistralai/mistral-tiny")
     sign_in(page, live_server, alice)
