@@ -20,7 +20,8 @@ from tests.conftest import settle
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = "redis://127.0.0.1:6379/3"
+# A Redis the rate limit test may write to (one key, deleted afterwards).
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/3"
 
 
 @pytest.fixture(autouse=True)
@@ -240,6 +241,7 @@ def test_the_rate_limit_is_shared_by_processes_through_redis(settings):
             "    print('refused')\n"
         )
         environment = {**os.environ, "REDIS_URL": REDIS_URL, "CHAT_RATE_LIMIT_PER_MINUTE": "3"}
+        environment.pop("DATABASE_URL", None)  # the check needs no database
         result = subprocess.run(  # noqa: S603
             [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", script],
             cwd=ROOT,
