@@ -265,6 +265,7 @@ class MessageInline(_ReadOnly, admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(_ReadOnly, admin.ModelAdmin):
+    view_on_site = False  # the chat page is its owner's only
     list_display = ["__str__", "owner", "model", "updated_at", "created_at"]
     list_filter = ["model"]
     search_fields = ["title", "owner__username"]
