@@ -12,7 +12,9 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
 
 from conversations import keys, llm, usage
 from conversations.models import DEFAULT_BASE_URL, ChatModel, Conversation, Message, ProviderKey, Usage, UserQuota
@@ -87,6 +89,11 @@ class ProviderKeyAdmin(admin.ModelAdmin):
         if groups:
             parts.append(f"{groups} group{'s' if groups != 1 else ''}")
         return ", ".join(parts) or "nobody"
+
+    @method_decorator(sensitive_post_parameters("secret"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Django's error reports leave the typed key out of the request they describe.
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         secret = form.cleaned_data.get("secret")

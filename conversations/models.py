@@ -207,6 +207,7 @@ class ProviderKey(models.Model):
 
     class Meta:
         ordering = ["label"]
+        verbose_name = "upstream API key"
 
     def __str__(self) -> str:
         return self.label

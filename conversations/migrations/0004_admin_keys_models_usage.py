@@ -57,6 +57,7 @@ class Migration(migrations.Migration):
                 ('users', models.ManyToManyField(blank=True, related_name='provider_keys', to=settings.AUTH_USER_MODEL)),
             ],
             options={
+                'verbose_name': 'upstream API key',
                 'ordering': ['label'],
             },
         ),
