@@ -93,7 +93,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name_plural': 'usage',
                 'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['user', 'created_at'], name='usage_user_time'), models.Index(fields=['created_at'], name='usage_time')],
+                'indexes': [models.Index(fields=['user', 'created_at', 'total_tokens'], name='usage_user_time'), models.Index(fields=['created_at'], name='usage_time')],
             },
         ),
         migrations.RunPython(seed_chat_models, unseed_chat_models),
