@@ -125,10 +125,10 @@ class RejectMalformedInputMiddleware:
         query = request.META.get("QUERY_STRING", "")
         if not _clean_urlencoded(query.encode("latin-1", "replace")):
             return error_response(request, 400, "The address contains characters that are not valid text.")
-        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
-            # Reading the body applies DATA_UPLOAD_MAX_MEMORY_SIZE first (413 above it).
-            if not _clean_urlencoded(request.body):
-                return error_response(request, 400, "The form contains characters that are not valid text.")
+        # Reading the body applies DATA_UPLOAD_MAX_MEMORY_SIZE first (413 above it).
+        form = request.method == "POST" and request.content_type == "application/x-www-form-urlencoded"
+        if form and not _clean_urlencoded(request.body):
+            return error_response(request, 400, "The form contains characters that are not valid text.")
         return self.get_response(request)
 
 
