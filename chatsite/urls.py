@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from chatsite.security import ThrottledLoginView
 from conversations.views import healthz
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
@@ -14,3 +15,8 @@ urlpatterns = [
 
 admin.site.site_header = "chatsite administration"
 admin.site.site_title = "chatsite admin"
+
+handler400 = "chatsite.errors.bad_request"
+handler403 = "chatsite.errors.permission_denied"
+handler404 = "chatsite.errors.page_not_found"
+handler500 = "chatsite.errors.server_error"
