@@ -353,6 +353,20 @@ def assert_shown_as_text(page: Page) -> None:
     assert page.evaluate("typeof window.__xss") == "undefined"
 
 
+def test_a_request_over_the_size_limit_says_so_and_keeps_the_text(page, live_server, upstream, alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    huge = "word " * 600
+    sign_in(page, live_server, alice)
+
+    send(page, huge)
+
+    expect(page.locator("#toast")).to_have_text("The request is too large. Shorten the message and send it again.")
+    expect(page.locator(COMPOSER)).to_have_value(huge)
+    expect(page.locator(SAVED)).to_have_count(0)
+    assert upstream.completion_requests == []
+    assert not Message.objects.exists()
+
+
 def test_it_shows_a_form_error_by_the_composer_and_keeps_the_text(page, live_server, upstream, alice, settings):
     settings.CHAT_MAX_MESSAGE_CHARS = 50
     too_long = "Please summarise this paragraph for me in one line: " + "x" * 8
