@@ -15,3 +15,8 @@ urlpatterns = [
 
 admin.site.site_header = "chatsite administration"
 admin.site.site_title = "chatsite admin"
+
+handler400 = "chatsite.errors.bad_request"
+handler403 = "chatsite.errors.permission_denied"
+handler404 = "chatsite.errors.page_not_found"
+handler500 = "chatsite.errors.server_error"

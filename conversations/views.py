@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import login
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
@@ -17,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 
+from chatsite.security import ThrottledLoginView
 from conversations import generation, selectors, services
 from conversations.forms import ConversationSettingsForm, EditForm, MessageForm
 from conversations.models import Conversation, Message
@@ -262,10 +262,8 @@ def _invalid_composer(request, form, *, conversation=None, settings_form=None, s
     return reswap(retarget(response, "#composer"), "outerHTML")
 
 
-class LoginView(auth_views.LoginView):
-    """Django's sign-in page, with a link to sign up when ALLOW_SIGNUP is on."""
-
-    redirect_authenticated_user = True
+class LoginView(ThrottledLoginView):
+    """The throttled sign-in page (chatsite.security), with a link to sign up when ALLOW_SIGNUP is on."""
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "allow_signup": settings.ALLOW_SIGNUP}

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.test import Client
 
 from conversations import generation, keys
@@ -90,6 +91,14 @@ def _generations_end_with_the_test():
     # A reply still being generated would write to the database of the next test.
     yield
     settle()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Counters in the cache (sign-in failures, rate limits) must not carry over between tests.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -71,16 +71,19 @@ def open_page(browser, live_server):
         context = browser.new_context(base_url=live_server.url, **{"viewport": DESKTOP, **options})
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
-        script_errors = []
+        script_errors, blocked = [], []
         page.on("pageerror", lambda error: script_errors.append(error))
-        opened.append((page, script_errors))
+        # Chromium reports what the Content-Security-Policy refused on the console.
+        page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+        opened.append((page, script_errors, blocked))
         return page
 
     yield open_page
-    for page, script_errors in opened:
+    for page, script_errors, blocked in opened:
         html = page.content()
         page.context.close()
         assert not script_errors, f"JavaScript errors on the page: {script_errors}"
+        assert not blocked, f"the Content-Security-Policy blocked something: {blocked}"
         assert API_KEY not in html, "the upstream API key appeared in the page"
 
 
@@ -348,6 +351,20 @@ def assert_shown_as_text(page: Page) -> None:
     expect(page.locator("#message-list script")).to_have_count(0)
     expect(page.locator("#message-list u")).to_have_count(0)
     assert page.evaluate("typeof window.__xss") == "undefined"
+
+
+def test_a_request_over_the_size_limit_says_so_and_keeps_the_text(page, live_server, upstream, alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    huge = "word " * 600
+    sign_in(page, live_server, alice)
+
+    send(page, huge)
+
+    expect(page.locator("#toast")).to_have_text("The request is too large. Shorten the message and send it again.")
+    expect(page.locator(COMPOSER)).to_have_value(huge)
+    expect(page.locator(SAVED)).to_have_count(0)
+    assert upstream.completion_requests == []
+    assert not Message.objects.exists()
 
 
 def test_it_shows_a_form_error_by_the_composer_and_keeps_the_text(page, live_server, upstream, alice, settings):
@@ -992,7 +1009,9 @@ AXE_RUN = """async options => {
 def serious_axe_violations(page: Page, *, only: list[str] | None = None) -> list[dict]:
     """axe-core's violations of impact serious or critical on the page as it is now; each node
     says `where` it is: in highlighted "code", elsewhere in a "reply", or on the "page"."""
-    page.add_script_tag(path=AXE)
+    # Evaluated by the test driver, not added as a <script>: the Content-Security-Policy would refuse
+    # an inline script, and the page must stay under the policy it is served with.
+    page.evaluate(AXE.read_text())
     options = {"resultTypes": ["violations"]}
     if only:
         options["runOnly"] = {"type": "rule", "values": only}
@@ -1093,3 +1112,64 @@ def test_it_saves_screenshots_of_a_markdown_reply_in_both_themes_on_desktop_and_
 def png_size(png: bytes) -> tuple[int, int]:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_the_admin_works_under_the_content_security_policy(open_page, live_server, django_user_model):
+    django_user_model.objects.create_superuser(username="root", password=PASSWORD)
+    page = open_page()
+    page.goto("/admin/")
+    page.fill("input[name=username]", "root")
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+
+    page.goto("/admin/auth/user/")
+    page.get_by_role("link", name="root").click()
+    expect(page.locator("#id_username")).to_have_value("root")
+    # The admin's own scripts ran: the date/time shortcuts and the filter widgets are drawn by them.
+    expect(page.locator(".selector-available, .datetimeshortcuts").first).to_be_attached()
+
+
+def test_an_injected_inline_script_is_refused_and_reported(browser, live_server, alice):
+    """What open_page's check relies on: Chromium refuses an inline script and says so on the console."""
+    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
+    page = context.new_page()
+    messages = []
+    page.on("console", lambda message: messages.append(message.text))
+    sign_in(page, live_server, alice)
+
+    page.evaluate(
+        "() => { const s = document.createElement('script'); s.textContent = 'window.x = 1'; document.body.append(s); }"
+    )
+
+    assert page.evaluate("() => window.x") is None
+    assert any("Content Security Policy" in text for text in messages)
+    context.close()
+
+
+def test_an_admin_adds_a_key_and_opens_the_usage_page_within_the_content_security_policy(
+    page, live_server, upstream, admin_user, alice
+):
+    from conversations.models import ProviderKey, Usage
+
+    secret = "sk-browser-admin-secret-00007777"
+    Usage.objects.create(user=alice, model="mistralai/mistral-tiny", status="complete", total_tokens=120)
+    page.goto("/admin/login/")
+    page.fill("#id_username", admin_user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+    page.goto("/admin/conversations/providerkey/add/")
+    page.fill("#id_label", "Team key")
+    page.fill("#id_base_url", upstream.base_url)
+    page.fill("#id_secret", secret)
+    page.click("input[name=_save]")
+    expect(page.locator("#result_list")).to_contain_text("••••7777")
+    page.goto("/admin/conversations/usage/")
+
+    expect(page.locator("#usage-chart rect")).to_have_count(30)
+    # The page's stylesheet applied (a <style> block would have been refused by the CSP).
+    assert page.locator("#usage-filters").evaluate("node => getComputedStyle(node).display") == "flex"
+    expect(page.locator("#usage-top-users")).to_contain_text("alice")
+    assert secret not in page.content()
+    assert ProviderKey.objects.get().last4 == "7777"

@@ -113,9 +113,12 @@
     if (textarea && document.activeElement === document.body) textarea.focus();
   });
 
+  // Error responses to htmx carry one readable line of plain text (chatsite/errors.py).
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr.status;
-    showToast("Something went wrong on the server (HTTP " + status + "). Reload the page to see what was saved.");
+    var xhr = event.detail.xhr;
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    var text = type.indexOf("text/plain") === 0 ? xhr.responseText.trim() : "";
+    showToast(text || "Something went wrong on the server (HTTP " + xhr.status + "). Reload the page to see what was saved.");
   });
 
   document.addEventListener("htmx:sendError", function () {

@@ -1,0 +1,145 @@
+"""Defences that sit in front of every view: sign-in throttling and rejecting malformed requests."""
+
+import hashlib
+import time
+from urllib.parse import unquote_to_bytes
+
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import LoginView
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+
+from chatsite.errors import error_response
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address of the person, not of our own proxies.
+
+    Behind TRUSTED_PROXY_COUNT proxies, each of which appends the address it saw to
+    X-Forwarded-For, the person is that many entries from the right. Anything further left was
+    written by the client and is not trusted.
+    """
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+class LoginThrottle:
+    """Counts failed sign-ins per account and per address in the cache (shared by every process with Redis).
+
+    After LOGIN_FAILURES_PER_ACCOUNT failures for one username, or LOGIN_FAILURES_PER_IP from one
+    address, within LOGIN_LOCKOUT_SECONDS, further attempts are refused, even with the right
+    password, until that time has passed since the last failure.
+    """
+
+    def __init__(self, username: str, ip: str):
+        # Hashed: cache keys must be short and safe, and the cache need not hold user names.
+        self._keys = {
+            "account": (self._key("account", username.strip().lower()), settings.LOGIN_FAILURES_PER_ACCOUNT),
+            "ip": (self._key("ip", ip), settings.LOGIN_FAILURES_PER_IP),
+        }
+
+    @staticmethod
+    def _key(kind: str, value: str) -> str:
+        return f"login-failures:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
+
+    def seconds_locked(self) -> int:
+        """How long sign-in stays refused; 0 when it is allowed."""
+        now = time.time()
+        until = max((cache.get(f"{key}:until") or 0) for key, _ in self._keys.values())
+        return max(0, int(until - now + 0.999))
+
+    def failed(self) -> None:
+        window = settings.LOGIN_LOCKOUT_SECONDS
+        for key, limit in self._keys.values():
+            cache.add(key, 0, timeout=window)
+            try:
+                failures = cache.incr(key)
+            except ValueError:  # expired between add and incr
+                failures = 1
+                cache.set(key, failures, timeout=window)
+            cache.touch(key, window)
+            if failures >= limit:
+                cache.set(f"{key}:until", time.time() + window, timeout=window)
+
+    def succeeded(self) -> None:
+        """A correct password clears the account's count (not the address's: one person's success
+        must not let an attacker on the same address guess on)."""
+        key, _ = self._keys["account"]
+        cache.delete_many([key, f"{key}:until"])
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": "Too many failed sign-in attempts. Try again in %(minutes)s.",
+    }
+
+    def clean(self):
+        throttle = LoginThrottle(self.cleaned_data.get("username") or "", client_ip(self.request))
+        if seconds := throttle.seconds_locked():
+            minutes = (seconds + 59) // 60
+            raise ValidationError(
+                self.error_messages["throttled"],
+                code="throttled",
+                params={"minutes": f"{minutes} minute{'s' if minutes != 1 else ''}"},
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError as error:
+            if error.code == "invalid_login":
+                throttle.failed()
+            raise
+        throttle.succeeded()
+        return cleaned
+
+
+class ThrottledLoginView(LoginView):
+    form_class = ThrottledAuthenticationForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error("__all__", code="throttled"):
+            response.status_code = 429
+        return response
+
+
+class RejectMalformedInputMiddleware:
+    """400 for a query string or form body that is not valid UTF-8 or carries a NUL character.
+
+    Django would decode such bytes to U+FFFD and store the result; PostgreSQL refuses NUL in
+    text with a server error. Neither is something a browser sends, so it is refused whole,
+    before any view runs. Multipart bodies (file uploads) are left to the view that reads them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        if not _clean_urlencoded(query.encode("latin-1", "replace")):
+            return error_response(request, 400, "The address contains characters that are not valid text.")
+        # Reading the body applies DATA_UPLOAD_MAX_MEMORY_SIZE first (413 above it).
+        form = request.method == "POST" and request.content_type == "application/x-www-form-urlencoded"
+        if form and not _clean_urlencoded(request.body):
+            return error_response(request, 400, "The form contains characters that are not valid text.")
+        return self.get_response(request)
+
+
+def _clean_urlencoded(data: bytes) -> bool:
+    for pair in data.split(b"&"):
+        for part in pair.split(b"=", 1):
+            raw = unquote_to_bytes(part.replace(b"+", b" "))
+            if b"\x00" in raw:
+                return False
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+    return True
