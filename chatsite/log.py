@@ -6,13 +6,39 @@ from django.conf import settings
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Replace the upstream API key with a placeholder in any record that contains it."""
+    """Replace upstream API keys with a placeholder in any record that contains one.
+
+    The keys are the environment's AIMLAPI_API_KEY and every stored key this process has
+    decrypted or encrypted (conversations.keys remembers them): a key can only reach a log
+    line from memory, and only this process's memory can hold it.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = settings.AIMLAPI_API_KEY
-        if key:
-            message = record.getMessage()
-            if key in message:
-                record.msg = message.replace(key, "[redacted]")
-                record.args = None
+        secrets = _secrets()
+        if not secrets:
+            return True
+        message = record.getMessage()
+        scrubbed = message
+        for secret in secrets:
+            if secret in scrubbed:
+                scrubbed = scrubbed.replace(secret, "[redacted]")
+        if scrubbed != message:
+            record.msg = scrubbed
+            record.args = None
+        if record.exc_info and not record.exc_text:
+            # A traceback is formatted later by the handler; format it now to scrub it too.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            for secret in secrets:
+                record.exc_text = record.exc_text.replace(secret, "[redacted]")
         return True
+
+
+def _secrets() -> list[str]:
+    from conversations.keys import known_secrets  # imported late: logging is configured before the apps load
+
+    secrets = set(known_secrets())
+    if settings.AIMLAPI_API_KEY:
+        secrets.add(settings.AIMLAPI_API_KEY)
+    # Longest first, so a key that contains another is replaced whole.
+    return sorted((secret for secret in secrets if len(secret) >= 4), key=len, reverse=True)

@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from chatsite.env import env_bool, env_float, env_int, env_list, env_str
+from chatsite.env import env_bool, env_fernet_keys, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(os.environ.get("CHATSITE_ENV_FILE") or BASE_DIR / ".env", override=False)
@@ -205,6 +205,11 @@ AIMLAPI_MODEL = env_str("AIMLAPI_MODEL", "mistralai/mistral-tiny")
 AIMLAPI_CONNECT_TIMEOUT = env_float("AIMLAPI_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 AIMLAPI_TIMEOUT = env_float("AIMLAPI_TIMEOUT", 60.0, minimum=1.0)
 
+# Stored upstream keys (ProviderKey) are encrypted with Fernet under these keys: comma-separated,
+# the first encrypts, every one decrypts (add a new key first, run `manage.py rotate_keys`, then
+# drop the old one). Unset: keys cannot be stored in the admin; AIMLAPI_API_KEY still works.
+FIELD_ENCRYPTION_KEY = env_fernet_keys("FIELD_ENCRYPTION_KEY")
+
 # --- Chat -----------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 20000, minimum=1)
 # Replies are streamed from the upstream; 0 asks for whole replies, for upstreams that cannot stream.
@@ -213,8 +218,17 @@ CHAT_STREAMING = env_bool("CHAT_STREAMING", True)
 CHAT_STREAM_SAVE_INTERVAL_MS = env_int("CHAT_STREAM_SAVE_INTERVAL_MS", 250, minimum=10)
 # Replies generated at once per process; more wait their turn.
 CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 128, minimum=1)
+# Messages a person may send per minute (sends, retries, regenerations, edits); 0 turns it off.
+# Counted in the cache: per process by default, shared by every process with REDIS_URL.
+CHAT_RATE_LIMIT_PER_MINUTE = env_int("CHAT_RATE_LIMIT_PER_MINUTE", 20, minimum=0)
+# Tokens a person may use per day and per calendar month (TIME_ZONE), unless their own quota
+# in the admin says otherwise; 0 means unlimited.
+CHAT_DAILY_TOKEN_QUOTA = env_int("CHAT_DAILY_TOKEN_QUOTA", 0, minimum=0)
+CHAT_MONTHLY_TOKEN_QUOTA = env_int("CHAT_MONTHLY_TOKEN_QUOTA", 0, minimum=0)
+# Whether people may create their own account at /accounts/signup/.
+ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", False)
 
-# --- Logging: to stderr, with the upstream key scrubbed from every record -------------
+# --- Logging: to stderr, with the upstream keys scrubbed from every record ------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

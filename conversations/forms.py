@@ -3,8 +3,9 @@ import uuid
 from django import forms
 from django.conf import settings
 
+from conversations import selectors
 from conversations.llm import PARAMETER_BOUNDS
-from conversations.models import Conversation
+from conversations.models import ChatModel, Conversation
 
 
 class EditForm(forms.Form):
@@ -47,10 +48,38 @@ class ConversationSettingsForm(forms.ModelForm):
         # The browser checks the same documented bounds as the model and the upstream client.
         for name, (low, high) in PARAMETER_BOUNDS.items():
             self.fields[name].widget.attrs.update(min=low, max=high)
+        # The enabled models of the catalogue; a chat keeps its model, shown even once turned off.
+        self.current_model = self.instance.model if self.instance.pk else selectors.default_model_id()
+        self.catalogue = {model.model_id: model for model in ChatModel.objects.all()}
+        choices = [(model.model_id, model.display_name) for model in self.catalogue.values() if model.enabled]
+        if self.current_model and self.current_model not in dict(choices):
+            known = self.catalogue.get(self.current_model)
+            label = f"{known} (turned off)" if known else self.current_model
+            choices.insert(0, (self.current_model, label))
+        self.fields["model"] = forms.ChoiceField(
+            label="Model", choices=choices, required=False, initial=self.current_model
+        )
+
+    def clean_model(self) -> str:
+        model_id = self.cleaned_data.get("model") or self.current_model
+        chat_model = self.catalogue.get(model_id)
+        if chat_model is not None and not chat_model.enabled:
+            raise forms.ValidationError(f"{chat_model} has been turned off by an admin. Choose another model.")
+        return model_id
+
+    def clean(self):
+        cleaned = super().clean()
+        chat_model = self.catalogue.get(cleaned.get("model") or "")
+        max_tokens = cleaned.get("max_tokens")
+        if chat_model is not None and max_tokens and max_tokens > chat_model.context_window:
+            self.add_error(
+                "max_tokens", f"{chat_model} reads at most {chat_model.context_window:,} tokens, reply included."
+            )
+        return cleaned
 
     class Meta:
         model = Conversation
-        fields = ["system_prompt", "temperature", "top_p", "max_tokens"]
+        fields = ["model", "system_prompt", "temperature", "top_p", "max_tokens"]
         labels = {"system_prompt": "System prompt", "top_p": "Top p", "max_tokens": "Max tokens"}
         help_texts = {
             "system_prompt": "Instructions the model reads before the conversation.",

@@ -28,8 +28,8 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
-from conversations import llm
-from conversations.models import Message
+from conversations import keys, llm, selectors, usage
+from conversations.models import Message, Usage
 from conversations.payload import build_messages
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ KEEPALIVE_SECONDS = 15.0
 UNEXPECTED_ERROR = (
     "chatsite hit an unexpected error while asking the model. Press Retry; if it keeps failing, "
     "an admin will find the details in the server log."
+)
+KEY_UNREADABLE = (
+    "chatsite cannot read its stored API key, so this message was not sent. An admin needs to check "
+    "FIELD_ENCRYPTION_KEY (the server log says more); then press Retry."
 )
 
 
@@ -206,19 +210,28 @@ def _run(message_id: int, live: _Live) -> None:
 
 
 def _generate(message_id: int, live: _Live) -> None:
-    message = Message.objects.select_related("conversation", "parent").get(pk=message_id)
+    message = Message.objects.select_related("conversation__owner", "parent").get(pk=message_id)
     conversation = message.conversation
+    try:
+        key = keys.resolve_key(conversation.owner)
+    except keys.EncryptionError as error:
+        logger.error("cannot use a stored API key: %s", error)
+        _save_failure(message_id, llm.UpstreamError(KEY_UNREADABLE, code="key_unreadable", retryable=True))
+        return
     request = {
         "messages": build_messages(conversation, upto=message.parent),
         "model": conversation.model,
-        "params": conversation.generation_params(),
+        "params": {**selectors.model_default_params(conversation.model), **conversation.generation_params()},
+        "config": key.config(),
     }
+    call = _Call(message, key)
     if not settings.CHAT_STREAMING:
-        _generate_whole(message_id, live, request)
+        _generate_whole(message_id, live, request, call)
         return
     try:
         stream = llm.open_stream(**request)
     except llm.UpstreamError as error:
+        call.failed(error)
         if not live.cancelled:  # a reply stopped while waiting stays stopped
             _save_failure(message_id, error)
         return
@@ -237,18 +250,22 @@ def _generate(message_id: int, live: _Live) -> None:
         # Saved before the stream is released: releasing may still read the end of the body.
         if stream.cancelled:
             _save(message_id, status=Message.Status.STOPPED, content=live.text, **_stats(stream))
+            call.ended(Usage.Status.STOPPED, **_stats(stream))
         elif failure is not None:
             _save_failure(message_id, failure, content=live.text, **_stats(stream))
+            call.failed(failure, **_stats(stream))
         else:
             _save(message_id, status=Message.Status.COMPLETE, content=live.text, **_stats(stream))
+            call.ended(Usage.Status.COMPLETE, **_stats(stream))
 
 
-def _generate_whole(message_id: int, live: _Live, request: dict) -> None:
+def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") -> None:
     """CHAT_STREAMING=0: one non-streamed request, for upstreams that cannot stream."""
     try:
         completion = llm.chat_completion(**request)
     except llm.UpstreamError as error:
         _save_failure(message_id, error)
+        call.failed(error)
         return
     _save(
         message_id,
@@ -261,6 +278,36 @@ def _generate_whole(message_id: int, live: _Live, request: dict) -> None:
         **completion.usage,
     )
     live.append(completion.content)
+    call.ended(Usage.Status.COMPLETE, latency_ms=completion.latency_ms, **completion.usage)
+
+
+class _Call:
+    """The usage row of one upstream call, written when the call has ended (see conversations.usage)."""
+
+    def __init__(self, message: Message, key: keys.ResolvedKey):
+        self.message, self.key = message, key
+
+    def ended(self, status: str, *, error_code: str = "", **stats) -> None:
+        try:
+            usage.record(
+                user_id=self.message.conversation.owner_id,
+                key=self.key.provider_key,
+                model=self.message.conversation.model,
+                message_id=self.message.pk,
+                status=status,
+                error_code=error_code,
+                prompt_tokens=stats.get("prompt_tokens"),
+                completion_tokens=stats.get("completion_tokens"),
+                total_tokens=stats.get("total_tokens"),
+                latency_ms=stats.get("latency_ms"),
+            )
+        except DatabaseError:
+            # The reply is saved; a lost usage row must not turn it into an error.
+            logger.exception("recording the usage of message %s failed", self.message.pk)
+
+    def failed(self, error: llm.UpstreamError, **stats) -> None:
+        if error.code != "no_key":  # no key: nothing was sent
+            self.ended(Usage.Status.ERROR, error_code=error.code, **stats)
 
 
 def _stats(stream: llm.CompletionStream) -> dict:

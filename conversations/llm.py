@@ -50,9 +50,11 @@ class UpstreamError(Exception):
 @dataclass(frozen=True)
 class UpstreamConfig:
     base_url: str
-    api_key: str
-    connect_timeout: float
-    read_timeout: float
+    api_key: str = field(repr=False)  # never in a repr, a traceback or a log line
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    # How an admin finds this key, for the messages of 401 and the like.
+    key_name: str = "AIMLAPI_API_KEY"
 
     @classmethod
     def from_settings(cls) -> "UpstreamConfig":
@@ -148,12 +150,50 @@ def open_stream(
     return CompletionStream(response, config=config, model=model)
 
 
+def list_models(*, config: UpstreamConfig) -> list[str]:
+    """The model ids the upstream offers with this key (`GET /models`); raise UpstreamError on failure.
+
+    The admin's "Test key" uses it: it proves the key and address work without spending tokens.
+    """
+    if not config.api_key:
+        raise UpstreamError("This key is empty.", code="no_key", retryable=False)
+    try:
+        response = _session().get(
+            config.base_url.rstrip("/") + "/models",
+            headers={"Authorization": f"Bearer {config.api_key}", "Accept": "application/json"},
+            timeout=(config.connect_timeout, config.read_timeout),
+        )
+    except requests.RequestException as exc:
+        error = _request_failure(exc, config)
+        _log_failure(error, config)
+        raise error from None
+    try:
+        if response.status_code >= 400:
+            error = _error_from_response(response, config)
+            _log_failure(error, config)
+            raise error
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+    finally:
+        response.close()
+    items = data.get("data") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise UpstreamError(
+            "The AI/ML API answered GET /models with something chatsite could not read.",
+            code="bad_response",
+            retryable=True,
+        )
+    return [str(item.get("id")) for item in items if isinstance(item, dict) and item.get("id")]
+
+
 def _request_body(messages: list[dict], model: str, params: dict | None, config: UpstreamConfig) -> dict:
     if not config.api_key:
         raise UpstreamError(
-            "No AI/ML API key is configured, so this message was not sent. Add "
-            "AIMLAPI_API_KEY=<your key> to the environment or to the .env file in the chatsite folder, "
-            "restart chatsite, then press Retry.",
+            "No AI/ML API key is configured, so this message was not sent. An admin can add one under "
+            "Admin › Upstream API keys, or put AIMLAPI_API_KEY=<your key> in the environment or in the .env "
+            "file in the chatsite folder and restart chatsite; then press Retry.",
             code="no_key",
             retryable=True,
         )
@@ -178,30 +218,33 @@ def _send(body: dict, config: UpstreamConfig, *, stream: bool) -> requests.Respo
             timeout=(config.connect_timeout, config.read_timeout),
             stream=stream,
         )
-    except requests.ConnectTimeout:
-        raise UpstreamError(
-            f"Could not connect to the AI/ML API at {config.host} within {config.connect_timeout:g} seconds.",
-            code="connect_timeout",
-            retryable=True,
-        ) from None
-    except requests.ReadTimeout:
-        raise _read_timeout(config) from None
-    except requests.ConnectionError:
-        raise UpstreamError(
-            f"Could not connect to the AI/ML API at {config.host}. Check the network and AIMLAPI_BASE_URL.",
-            code="connection",
-            retryable=True,
-        ) from None
     except requests.RequestException as exc:
-        raise UpstreamError(
-            f"The request to the AI/ML API failed ({type(exc).__name__}).", code="request", retryable=True
-        ) from None
+        raise _request_failure(exc, config) from None
     if response.status_code >= 400:
         try:
             raise _error_from_response(response, config)
         finally:
             response.close()
     return response
+
+
+def _request_failure(exc: requests.RequestException, config: UpstreamConfig) -> UpstreamError:
+    if isinstance(exc, requests.ConnectTimeout):
+        return UpstreamError(
+            f"Could not connect to the AI/ML API at {config.host} within {config.connect_timeout:g} seconds.",
+            code="connect_timeout",
+            retryable=True,
+        )
+    if isinstance(exc, requests.ReadTimeout):
+        return _read_timeout(config)
+    if isinstance(exc, requests.ConnectionError):
+        where = "AIMLAPI_BASE_URL" if config.key_name == "AIMLAPI_API_KEY" else "the key's base URL in the admin"
+        return UpstreamError(
+            f"Could not connect to the AI/ML API at {config.host}. Check the network and {where}.",
+            code="connection",
+            retryable=True,
+        )
+    return UpstreamError(f"The request to the AI/ML API failed ({type(exc).__name__}).", code="request", retryable=True)
 
 
 def _read_timeout(config: UpstreamConfig) -> UpstreamError:
@@ -440,7 +483,7 @@ def _is_count(value) -> bool:
 # What each error status means at the AI/ML API, said for a person: (code, retryable, text).
 _STATUS_ERRORS = {
     400: ("bad_request", False, "The AI/ML API rejected the request. Check this conversation's settings."),
-    401: ("auth", False, "The AI/ML API refused the API key. An admin needs to check AIMLAPI_API_KEY."),
+    401: ("auth", False, "The AI/ML API refused the API key. An admin needs to check {key_name}."),
     403: (
         "forbidden",
         False,
@@ -473,6 +516,7 @@ def _error_from_response(response: requests.Response, config: UpstreamConfig) ->
     code, retryable, text = _STATUS_ERRORS.get(
         status, ("unexpected_status", False, "The AI/ML API answered with an unexpected status.")
     )
+    text = text.format(key_name=config.key_name)
     return UpstreamError(text + suffix, code=code, retryable=retryable, status=status)
 
 

@@ -2,7 +2,9 @@
 
 from collections import defaultdict
 
-from conversations.models import Conversation, Message
+from django.conf import settings
+
+from conversations.models import ChatModel, Conversation, Message
 
 SIDEBAR_LIMIT = 50
 
@@ -79,3 +81,29 @@ def _set_siblings(message: Message, sibling_ids: list[int]) -> None:
     message.sibling_index = index + 1
     message.previous_sibling_id = sibling_ids[index - 1] if index > 0 else None
     message.next_sibling_id = sibling_ids[index + 1] if index + 1 < len(sibling_ids) else None
+
+
+def enabled_chat_models() -> list[ChatModel]:
+    """The models a person may choose, as the chat page offers them."""
+    return list(ChatModel.objects.filter(enabled=True))
+
+
+def default_model_id() -> str:
+    """The model of a new chat: AIMLAPI_MODEL unless the catalogue turned it off, else the first enabled one."""
+    catalogue = {model.model_id: model for model in ChatModel.objects.all()}
+    configured = catalogue.get(settings.AIMLAPI_MODEL)
+    if configured is None or configured.enabled:
+        return settings.AIMLAPI_MODEL
+    enabled = [model for model in catalogue.values() if model.enabled]
+    return min(enabled, key=lambda model: (model.display_name, model.model_id)).model_id if enabled else ""
+
+
+def model_default_params(model_id: str) -> dict:
+    """The catalogue's default generation parameters for a model (empty when it has none)."""
+    chat_model = ChatModel.objects.filter(model_id=model_id).only("default_params").first()
+    return dict(chat_model.default_params) if chat_model and isinstance(chat_model.default_params, dict) else {}
+
+
+def model_is_turned_off(model_id: str) -> bool:
+    """True when the catalogue lists the model as disabled (models it does not list are not refused)."""
+    return ChatModel.objects.filter(model_id=model_id, enabled=False).exists()

@@ -9,16 +9,36 @@ tree: Regenerate and Edit add alternatives beside a message and never change or 
 
 import uuid
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations import generation
-from conversations.models import TITLE_LENGTH, Conversation, Message
+from conversations import generation, quotas, selectors
+from conversations.models import TITLE_LENGTH, Conversation, Message, UserQuota
 from conversations.selectors import latest_leaf_under
 
 
 class ChatError(Exception):
     """A request the chat cannot carry out, with a message fit to show the person."""
+
+
+class LimitReached(ChatError):
+    """The person's quota or rate limit refuses the message: nothing was stored or sent."""
+
+
+def _check_can_ask(owner, model: str) -> None:
+    """Refuse, before anything is stored, a request for a model that is off or past the person's limits."""
+    if not model:
+        raise ChatError("No model is available: an admin needs to enable one under Admin › Chat models.")
+    if selectors.model_is_turned_off(model):
+        raise ChatError(
+            f"The model {model} has been turned off by an admin, so this message was not sent. "
+            "Choose another model in this chat's settings."
+        )
+    try:
+        quotas.check(owner)
+    except quotas.LimitReached as error:
+        raise LimitReached(str(error)) from None
 
 
 def conversation_start(
@@ -29,6 +49,9 @@ def conversation_start(
     Returns (user message, assistant message, created), as `message_send` does.
     """
     content = _clean(content)
+    if client_id is not None and Message.objects.filter(client_id=client_id).exists():
+        return *_stored_turn(owner=owner, client_id=client_id), False  # a double submit: stored once
+    _check_can_ask(owner, model)
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(owner=owner, model=model, **(settings or {}))
@@ -55,6 +78,7 @@ def message_send(
             if client_id is not None and Message.objects.filter(client_id=client_id).exists():
                 return *_repeated_turn(conversation, client_id), False
             parent = _parent_for_reply(conversation, parent_id)
+            _check_can_ask(conversation.owner, conversation.model)
             user_message, assistant_message = _store_turn(conversation, content, parent=parent, client_id=client_id)
     except IntegrityError:  # the same message, submitted twice at the same moment
         return *_repeated_turn(conversation, client_id), False
@@ -74,6 +98,7 @@ def message_regenerate(*, message: Message) -> Message:
         raise ChatError("Only a reply can be regenerated.")
     if message.in_progress:
         raise ChatError("This reply is still being written. Press Stop first.")
+    _check_can_ask(message.conversation.owner, message.conversation.model)
     with transaction.atomic():
         return _store_reply(message.conversation, parent=message.parent)
 
@@ -83,6 +108,7 @@ def message_edit(*, message: Message, content: str) -> tuple[Message, Message]:
     if message.role != Message.Role.USER:
         raise ChatError("Only your own messages can be edited.")
     content = _clean(content)
+    _check_can_ask(message.conversation.owner, message.conversation.model)
     with transaction.atomic():
         return _store_turn(message.conversation, content, parent=message.parent, client_id=None)
 
@@ -95,6 +121,7 @@ def message_retry(*, message: Message) -> Message:
     """
     if not message.can_retry:
         raise ChatError("Only a failed reply can be retried.")
+    _check_can_ask(message.conversation.owner, message.conversation.model)
     if message.content:
         with transaction.atomic():
             return _store_reply(message.conversation, parent=message.parent)
@@ -123,11 +150,19 @@ def conversation_switch(*, conversation: Conversation, message: Message) -> Conv
 
 
 def conversation_update_settings(*, conversation: Conversation, settings: dict) -> Conversation:
-    """Store a conversation's system prompt and generation parameters."""
+    """Store a conversation's model, system prompt and generation parameters."""
     for name, value in settings.items():
         setattr(conversation, name, value)
     conversation.save(update_fields=list(settings))
     return conversation
+
+
+def user_signup(*, form) -> AbstractBaseUser:
+    """Create an account from a valid UserCreationForm; it starts with the site's default quota."""
+    with transaction.atomic():
+        user = form.save()
+        UserQuota.objects.create(user=user)  # blank fields: the site default
+    return user
 
 
 def _clean(content: str) -> str:

@@ -4,9 +4,11 @@ import json
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -14,7 +16,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 
-from conversations import generation, services
+from chatsite.security import ThrottledLoginView
+from conversations import generation, selectors, services
 from conversations.forms import ConversationSettingsForm, EditForm, MessageForm
 from conversations.models import Conversation, Message
 from conversations.selectors import message_path, sidebar_conversations, with_siblings
@@ -45,7 +48,7 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
         conversation=conversation,
         sidebar=sidebar_conversations(request.user, query=query),
         query=query,
-        default_model=settings.AIMLAPI_MODEL,
+        default_model=selectors.default_model_id(),
     )
     return render(request, template, context, status=status)
 
@@ -77,16 +80,17 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     if not (form.is_valid() and settings_form.is_valid()):
         return _invalid_composer(request, form, settings_form=settings_form)
     try:
+        chat_settings = dict(settings_form.cleaned_data)
         user_message, assistant_message, _ = services.conversation_start(
             owner=request.user,
             content=form.cleaned_data["content"],
             client_id=form.cleaned_data["client_id"],
-            model=settings.AIMLAPI_MODEL,
-            settings=settings_form.cleaned_data,
+            model=chat_settings.pop("model"),
+            settings=chat_settings,
         )
     except services.ChatError as error:
         form.add_error("content", str(error))
-        return _invalid_composer(request, form, settings_form=settings_form)
+        return _invalid_composer(request, form, settings_form=settings_form, status=_refusal_status(error))
     conversation = user_message.conversation
     if not request.htmx:
         return redirect(conversation)
@@ -113,7 +117,7 @@ def message_create(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except services.ChatError as error:
         form.add_error("content", str(error))
-        return _invalid_composer(request, form, conversation=conversation)
+        return _invalid_composer(request, form, conversation=conversation, status=_refusal_status(error))
     if not request.htmx:
         return redirect(conversation)
     if not created:
@@ -213,20 +217,19 @@ def _change_branch(request: HttpRequest, conversation: Conversation, change, *, 
     """Run a service that changes which messages the conversation shows, then show them.
 
     A refused change (a ChatError, or invalid input) changes nothing and answers 409 with
-    the reason, shown above the messages.
+    the reason, shown above the messages (429 when a quota or the rate limit refused it).
     """
+    status = 409 if error else 200
     if change is not None:
         try:
             change()
         except services.ChatError as refused:
-            error = str(refused)
+            error, status = str(refused), _refusal_status(refused, default=409)
     if not request.htmx:
         return redirect(conversation)
     conversation.refresh_from_db()
     context = {"list_error": error}
-    return _page(
-        request, f"{PAGE}#message-list-response", conversation=conversation, status=409 if error else 200, **context
-    )
+    return _page(request, f"{PAGE}#message-list-response", conversation=conversation, status=status, **context)
 
 
 @require_POST
@@ -245,14 +248,41 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, PAGE, conversation=conversation, settings_form=form, status=status)
 
 
-def _invalid_composer(request, form, *, conversation=None, settings_form=None) -> HttpResponse:
+def _refusal_status(error: services.ChatError, *, default: int = 422) -> int:
+    return 429 if isinstance(error, services.LimitReached) else default
+
+
+def _invalid_composer(request, form, *, conversation=None, settings_form=None, status=422) -> HttpResponse:
     """Show the form's errors and keep what was typed; nothing was stored."""
     if not request.htmx:
         extra = {"settings_form": settings_form} if settings_form is not None else {}
-        return _page(request, PAGE, conversation=conversation, message_form=form, status=422, **extra)
+        return _page(request, PAGE, conversation=conversation, message_form=form, status=status, **extra)
     context = {"conversation": conversation, "message_form": form, "settings_form": settings_form}
-    response = render(request, f"{PAGE}#composer", context, status=422)
+    response = render(request, f"{PAGE}#composer", context, status=status)
     return reswap(retarget(response, "#composer"), "outerHTML")
+
+
+class LoginView(ThrottledLoginView):
+    """The throttled sign-in page (chatsite.security), with a link to sign up when ALLOW_SIGNUP is on."""
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "allow_signup": settings.ALLOW_SIGNUP}
+
+
+@login_not_required
+@never_cache
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account (only when ALLOW_SIGNUP is on), then sign in."""
+    if not settings.ALLOW_SIGNUP:
+        raise Http404("Sign-up is turned off.")
+    if request.user.is_authenticated:
+        return redirect("conversations:index")
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.user_signup(form=form)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("conversations:index")
+    return render(request, "registration/signup.html", {"form": form}, status=422 if form.errors else 200)
 
 
 @login_not_required

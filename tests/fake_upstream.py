@@ -1,7 +1,8 @@
 """An OpenAI-compatible chat completions server on 127.0.0.1, for tests and for trying chatsite.
 
 It answers `POST /v1/chat/completions` with the exact response shape of the AI/ML API, streamed
-as server-sent events when the request asks for `"stream": true`, and `GET /v1/models`. By
+as server-sent events when the request asks for `"stream": true`, and `GET /v1/models` (which
+`fail` and `raw` can script too). By
 default it echoes the last user message; a test scripts other answers (errors, hangs, malformed
 bodies, streams that stall or break) with `reply`, `stream`, `fail`, `raw`, `hang` and `drop`,
 one per request, in order. Every request is recorded with its headers and JSON body.
@@ -118,6 +119,10 @@ class FakeUpstream:
     def _push(self, action: Action) -> None:
         with self._lock:
             self._script.append(action)
+
+    def _next_scripted(self) -> Action | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
 
     def _next(self) -> Action:
         with self._lock:
@@ -260,6 +265,9 @@ def _handler_for(upstream: FakeUpstream):
         def do_GET(self):
             self._record()
             if self.path.rstrip("/").endswith("/models"):
+                action = upstream._next_scripted()
+                if action is not None and action.kind == "raw":  # `fail` and `raw` script GET /models too
+                    return self._send(action.status, action.body, action.headers)
                 data = {"object": "list", "data": [{"id": "mistralai/mistral-tiny", "object": "model"}]}
                 return self._send(200, json.dumps(data).encode(), {"Content-Type": "application/json"})
             self._send(404, b'{"error": {"message": "Not found"}}', {"Content-Type": "application/json"})

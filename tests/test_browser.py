@@ -405,6 +405,33 @@ def test_it_shows_a_form_error_by_the_composer_and_keeps_the_text(page, live_ser
     assert Message.objects.count() == 2
 
 
+def test_it_shows_the_rate_limit_by_the_composer_and_keeps_the_text(
+    page, live_server, upstream, alice, settings, monkeypatch
+):
+    from django.core.cache import cache
+
+    from conversations import quotas
+
+    cache.clear()
+    monkeypatch.setattr(quotas, "_clock", lambda: 1_800_000_000.0)  # one minute for the whole test
+    settings.CHAT_RATE_LIMIT_PER_MINUTE = 1
+    sign_in(page, live_server, alice)
+    saved = page.locator(SAVED)
+    send(page, "First message.")
+    expect_finished(saved.nth(1), "Echo: First message.")
+
+    send(page, "Second message, too soon.")
+
+    expect(page.locator("#composer #composer-errors .form-error")).to_contain_text(
+        "You are sending messages faster than this site allows (1 a minute)"
+    )
+    expect(page.locator(COMPOSER)).to_have_value("Second message, too soon.")
+    expect(saved).to_have_count(2)
+    expect(page.locator("#toast")).to_be_hidden()
+    assert len(upstream.completion_requests) == 1
+    assert Message.objects.count() == 2
+
+
 def test_it_hides_the_empty_state_once_an_empty_conversation_has_messages(page, live_server, upstream, alice):
     conversation = Conversation.objects.create(owner=alice, model="mistralai/mistral-tiny")
     sign_in(page, live_server, alice)
@@ -1118,3 +1145,31 @@ def test_an_injected_inline_script_is_refused_and_reported(browser, live_server,
     assert page.evaluate("() => window.x") is None
     assert any("Content Security Policy" in text for text in messages)
     context.close()
+
+
+def test_an_admin_adds_a_key_and_opens_the_usage_page_within_the_content_security_policy(
+    page, live_server, upstream, admin_user, alice
+):
+    from conversations.models import ProviderKey, Usage
+
+    secret = "sk-browser-admin-secret-00007777"
+    Usage.objects.create(user=alice, model="mistralai/mistral-tiny", status="complete", total_tokens=120)
+    page.goto("/admin/login/")
+    page.fill("#id_username", admin_user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+    page.goto("/admin/conversations/providerkey/add/")
+    page.fill("#id_label", "Team key")
+    page.fill("#id_base_url", upstream.base_url)
+    page.fill("#id_secret", secret)
+    page.click("input[name=_save]")
+    expect(page.locator("#result_list")).to_contain_text("••••7777")
+    page.goto("/admin/conversations/usage/")
+
+    expect(page.locator("#usage-chart rect")).to_have_count(30)
+    # The page's stylesheet applied (a <style> block would have been refused by the CSP).
+    assert page.locator("#usage-filters").evaluate("node => getComputedStyle(node).display") == "flex"
+    expect(page.locator("#usage-top-users")).to_contain_text("alice")
+    assert secret not in page.content()
+    assert ProviderKey.objects.get().last4 == "7777"

@@ -1,0 +1,231 @@
+"""Usage: one row per upstream call (written by `generation`), and the reads behind the admin's Usage page.
+
+The page's chart is drawn here as plain numbers (bar positions in an SVG of fixed size), so the
+template only places rectangles: no JavaScript, nothing from another site.
+"""
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from conversations.models import ProviderKey, Usage
+from conversations.quotas import period_starts, quota_for, tokens_used
+
+DAYS = 30
+ENVIRONMENT_KEY = "env"  # the `key` filter's value for AIMLAPI_API_KEY
+
+
+def record(
+    *,
+    user_id: int | None,
+    key: ProviderKey | None,
+    model: str,
+    status: str,
+    message_id: int | None = None,
+    error_code: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    total_tokens: int | None = None,
+    latency_ms: int | None = None,
+) -> Usage:
+    """Store one upstream call; missing token counts (an upstream that sends no usage) count as 0."""
+    prompt_tokens, completion_tokens = prompt_tokens or 0, completion_tokens or 0
+    return Usage.objects.create(
+        user_id=user_id,
+        key=key,
+        key_label=key.label if key else "",
+        model=model,
+        message_id=message_id,
+        status=status,
+        error_code=error_code,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=total_tokens if total_tokens is not None else prompt_tokens + completion_tokens,
+        latency_ms=latency_ms,
+    )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The Usage page's filters, from its query string; blank means all."""
+
+    user: str = ""
+    key: str = ""  # a ProviderKey id, or ENVIRONMENT_KEY
+    model: str = ""
+
+    @classmethod
+    def from_query(cls, query) -> "Filters":
+        user, key = query.get("user", "").strip(), query.get("key", "").strip()
+        return cls(
+            user=user if user.isdigit() else "",
+            key=key if key.isdigit() or key == ENVIRONMENT_KEY else "",
+            model=query.get("model", "").strip()[:200],
+        )
+
+    def as_query(self) -> dict:
+        return {name: value for name, value in vars(self).items() if value}
+
+
+def window_start(today: date | None = None) -> date:
+    return (today or timezone.localdate()) - timedelta(days=DAYS - 1)
+
+
+def rows(filters: Filters) -> QuerySet:
+    """The usage rows of the last DAYS days (today included) that match the filters."""
+    first_day, _ = period_starts()
+    since = first_day - timedelta(days=DAYS - 1)
+    queryset = Usage.objects.filter(created_at__gte=since)
+    if filters.user:
+        queryset = queryset.filter(user_id=int(filters.user))
+    if filters.key == ENVIRONMENT_KEY:
+        queryset = queryset.filter(key__isnull=True)
+    elif filters.key:
+        queryset = queryset.filter(key_id=int(filters.key))
+    if filters.model:
+        queryset = queryset.filter(model=filters.model)
+    return queryset
+
+
+def tokens_per_day(queryset: QuerySet) -> list[tuple[date, int]]:
+    """(day, tokens) for each of the last DAYS days, oldest first, days without calls included."""
+    totals = dict(
+        queryset.annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(tokens=Sum("total_tokens"))
+        .values_list("day", "tokens")
+    )
+    first = window_start()
+    return [(first + timedelta(days=n), totals.get(first + timedelta(days=n)) or 0) for n in range(DAYS)]
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    day: date
+    tokens: int
+
+
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 720, 200, 10
+
+
+def chart(series: list[tuple[date, int]]) -> dict:
+    """Bars for an SVG CHART_WIDTH wide and CHART_HEIGHT high: the tallest day fills the height."""
+    peak = max((tokens for _, tokens in series), default=0)
+    slot = CHART_WIDTH / max(len(series), 1)
+    plot = CHART_HEIGHT - CHART_TOP
+    bars = []
+    for index, (day, tokens) in enumerate(series):
+        height = round(plot * tokens / peak, 1) if peak else 0
+        bars.append(
+            Bar(
+                x=round(index * slot + 2, 1),
+                y=CHART_HEIGHT - height,
+                width=round(slot - 4, 1),
+                height=height,
+                day=day,
+                tokens=tokens,
+            )
+        )
+    return {
+        "bars": bars,
+        "peak": peak,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "total": sum(t for _, t in series),
+    }
+
+
+def top_users(queryset: QuerySet, limit: int = 10) -> list[dict]:
+    return list(
+        queryset.exclude(user=None)
+        .values("user_id", "user__username")
+        .annotate(tokens=Sum("total_tokens"), calls=Count("id"))
+        .order_by("-tokens", "user__username")[:limit]
+    )
+
+
+def error_rates(queryset: QuerySet) -> list[dict]:
+    """Calls and failures per key (the environment's key as one row), most calls first."""
+    grouped = (
+        queryset.values("key_id", "key_label")
+        .annotate(calls=Count("id"), errors=Count("id", filter=Q(status=Usage.Status.ERROR)))
+        .order_by("-calls")
+    )
+    result = []
+    for row in grouped:
+        label = row["key_label"] or ("environment (AIMLAPI_API_KEY)" if row["key_id"] is None else "deleted key")
+        rate = 100 * row["errors"] / row["calls"] if row["calls"] else 0
+        result.append({**row, "label": label, "rate": rate})
+    return result
+
+
+CSV_HEADER = [
+    "time",
+    "user",
+    "key",
+    "model",
+    "status",
+    "error_code",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "latency_ms",
+]
+
+
+def csv_lines(queryset: QuerySet) -> Iterator[str]:
+    """The rows as CSV text, one line at a time (for a streaming response)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([_csv_safe(value) for value in values])
+        return buffer.getvalue()
+
+    yield line(CSV_HEADER)
+    for usage in queryset.select_related("user").order_by("created_at", "id").iterator():
+        yield line(
+            [
+                timezone.localtime(usage.created_at).isoformat(timespec="seconds"),
+                usage.user.get_username() if usage.user else "",
+                usage.key_label or ("environment" if usage.key_id is None else "deleted key"),
+                usage.model,
+                usage.status,
+                usage.error_code,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens,
+                "" if usage.latency_ms is None else usage.latency_ms,
+            ]
+        )
+
+
+def _csv_safe(value):
+    # A cell starting with = + - @ is a formula in a spreadsheet: labels and names are typed by people.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def summary_for(user) -> dict:
+    """A person's tokens today and this month against their quota, and their calls (for the user admin)."""
+    day, month = period_starts()
+    quota = quota_for(user)
+    calls = Usage.objects.filter(user=user).aggregate(calls=Count("id"), errors=Count("id", filter=Q(status="error")))
+    return {
+        "today": tokens_used(user, since=day),
+        "month": tokens_used(user, since=month),
+        "quota": quota,
+        **calls,
+    }
