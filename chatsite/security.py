@@ -74,6 +74,26 @@ class LoginThrottle:
         cache.delete_many([key, f"{key}:until"])
 
 
+class SignupThrottle:
+    """At most SIGNUPS_PER_IP new accounts from one address per hour, counted in the cache."""
+
+    WINDOW = 3600
+
+    def __init__(self, ip: str):
+        self._key = LoginThrottle._key("signups", ip)
+
+    def allowed(self) -> bool:
+        limit = settings.SIGNUPS_PER_IP
+        return not limit or (cache.get(self._key) or 0) < limit
+
+    def created(self) -> None:
+        cache.add(self._key, 0, timeout=self.WINDOW)
+        try:
+            cache.incr(self._key)
+        except ValueError:  # expired between add and incr
+            cache.set(self._key, 1, timeout=self.WINDOW)
+
+
 class ThrottledAuthenticationForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,

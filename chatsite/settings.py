@@ -128,6 +128,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 20, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# New accounts (when ALLOW_SIGNUP is on) from one address per hour; 0: no limit.
+SIGNUPS_PER_IP = env_int("SIGNUPS_PER_IP", 5, minimum=0)
 # How many proxies of ours append to X-Forwarded-For in front of gunicorn (1 behind nginx);
 # 0 trusts no header and uses the connection's address.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)

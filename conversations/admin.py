@@ -1,6 +1,7 @@
 """The admin: people and their quotas, upstream keys (never shown again), the model catalogue,
 usage, and read-only conversations for support."""
 
+import logging
 from urllib.parse import urlencode
 
 from django import forms
@@ -17,15 +18,30 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
 from conversations import keys, llm, usage
-from conversations.models import DEFAULT_BASE_URL, ChatModel, Conversation, Message, ProviderKey, Usage, UserQuota
+from conversations.models import (
+    DEFAULT_BASE_URL,
+    HTTP_URL,
+    ChatModel,
+    Conversation,
+    Message,
+    ProviderKey,
+    Usage,
+    UserQuota,
+)
 
 User = get_user_model()
+audit = logging.getLogger("chatsite.audit")
 
 
 # --- Upstream API keys ------------------------------------------------------------------
 class ProviderKeyForm(forms.ModelForm):
     base_url = forms.URLField(
-        label="Base URL", max_length=300, initial=DEFAULT_BASE_URL, assume_scheme="https", help_text="Ends in /v1."
+        label="Base URL",
+        max_length=300,
+        initial=DEFAULT_BASE_URL,
+        assume_scheme="https",
+        validators=[HTTP_URL],
+        help_text="Ends in /v1. chatsite's server calls this address: see docs/security.md.",
     )
     # Write-only: the field is always rendered empty, and the stored key is never sent back.
     secret = forms.CharField(
@@ -116,11 +132,33 @@ class ProviderKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected keys")
     def enable_keys(self, request: HttpRequest, queryset) -> None:
-        queryset.update(enabled=True, updated_at=timezone.now())
+        self._switch(request, queryset, enabled=True)
 
     @admin.action(description="Disable selected keys")
     def disable_keys(self, request: HttpRequest, queryset) -> None:
-        queryset.update(enabled=False, updated_at=timezone.now())
+        self._switch(request, queryset, enabled=False)
+
+    def _switch(self, request: HttpRequest, queryset, *, enabled: bool) -> None:
+        for key in queryset.exclude(enabled=enabled):
+            key.enabled = enabled
+            key.save(update_fields=["enabled", "updated_at"])
+            self.log_change(request, key, [{"changed": {"fields": ["Enabled"]}}])
+
+    # Every change to a key is audited: the admin's history (LogEntry) and a line on the
+    # `chatsite.audit` logger, both naming who changed which fields, never the key itself.
+    def log_addition(self, request, obj, message):
+        audit.info("%s added the upstream API key %r (#%s)", request.user, str(obj), obj.pk)
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        fields = sorted({field for part in message or [] for field in part.get("changed", {}).get("fields", [])})
+        audit.info("%s changed the upstream API key %r (#%s): %s", request.user, str(obj), obj.pk, fields or "-")
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for key in queryset:
+            audit.info("%s deleted the upstream API key %r (#%s)", request.user, str(key), key.pk)
+        return super().log_deletions(request, queryset)
 
 
 # --- The model catalogue ----------------------------------------------------------------

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -188,11 +188,15 @@ class ChatModel(models.Model):
             raise ValidationError({"default_params": "max_tokens cannot exceed the context window."})
 
 
+HTTP_URL = URLValidator(schemes=["http", "https"], message="Enter an http:// or https:// address.", code="http_only")
+
+
 class ProviderKey(models.Model):
     """An upstream API key, stored encrypted (conversations.keys) and never shown again."""
 
     label = models.CharField(max_length=100, unique=True)
-    base_url = models.URLField("base URL", max_length=300, default=DEFAULT_BASE_URL)
+    # Only http(s): the server itself calls this address, so no file:, ftp: or other scheme.
+    base_url = models.URLField("base URL", max_length=300, default=DEFAULT_BASE_URL, validators=[HTTP_URL])
     # A Fernet token; see conversations.keys. The plain key is never stored.
     secret_encrypted = models.TextField(editable=False)
     last4 = models.CharField(max_length=4, editable=False, help_text="The last 4 characters, to tell keys apart.")

@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 
-from chatsite.security import ThrottledLoginView
+from chatsite.security import SignupThrottle, ThrottledLoginView, client_ip
 from conversations import generation, selectors, services
 from conversations.forms import ConversationSettingsForm, EditForm, MessageForm
 from conversations.models import Conversation, Message
@@ -278,8 +278,13 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("conversations:index")
     form = UserCreationForm(request.POST or None)
+    throttle = SignupThrottle(client_ip(request))
+    if request.method == "POST" and not throttle.allowed():
+        form.add_error(None, "Too many new accounts from your address. Try again in an hour.")
+        return render(request, "registration/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         user = services.user_signup(form=form)
+        throttle.created()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("conversations:index")
     return render(request, "registration/signup.html", {"form": form}, status=422 if form.errors else 200)

@@ -251,3 +251,26 @@ def test_a_new_admin_adds_a_key_for_a_group_and_watches_the_usage_fill(client_ad
     assert re.search(r"<td>alice</td><td class=\"number\">14</td>", page)
     assert re.search(r"Team key</td><td class=\"number\">1</td><td class=\"number\">0</td>", page)
     assert secret not in page
+
+
+def test_one_address_can_create_only_a_few_accounts_an_hour(django_user_model, settings):
+    from tests.conftest import CheckedClient
+
+    settings.ALLOW_SIGNUP = True
+    settings.SIGNUPS_PER_IP = 2
+    statuses = []
+    for name in ("carol", "dave", "erin"):
+        client = CheckedClient(REMOTE_ADDR="203.0.113.9")
+        client.get("/accounts/signup/")
+        response = client.post("/accounts/signup/", {"username": name, "password1": PASSWORD, "password2": PASSWORD})
+        statuses.append(response.status_code)
+
+    assert statuses == [302, 302, 429]
+    assert "Too many new accounts from your address" in response.content.decode()
+    assert not django_user_model.objects.filter(username="erin").exists()
+    other = CheckedClient(REMOTE_ADDR="198.51.100.7")
+    other.get("/accounts/signup/")
+    assert (
+        other.post("/accounts/signup/", {"username": "erin", "password1": PASSWORD, "password2": PASSWORD}).status_code
+        == 302
+    )

@@ -297,3 +297,48 @@ def test_test_key_reports_the_readable_error_when_the_upstream_refuses_it(client
     assert "refused the API key" in html
     assert "HTTP 401: Invalid API key" in html
     assert "works" not in html
+
+
+# --- Base URL and audit -----------------------------------------------------------------
+@pytest.mark.parametrize("base_url", ["ftp://files.example.com/v1", "gopher://127.0.0.1:6379/", "file://localhost/etc"])
+def test_a_key_must_point_at_an_http_address(client_admin, base_url):
+    response = client_admin.post(
+        "/admin/conversations/providerkey/add/",
+        {"label": "Team", "base_url": base_url, "secret": ALICE_SECRET, "enabled": "on"},
+    )
+
+    assert response.status_code == 200
+    assert "Enter an http:// or https:// address." in response.content.decode()
+    assert not ProviderKey.objects.exists()
+
+
+def test_only_people_allowed_to_change_keys_can_see_or_add_them(client_alice, alice, django_user_model):
+    alice.is_staff = True
+    alice.save()
+
+    assert client_alice.get("/admin/conversations/providerkey/").status_code == 403
+    assert client_alice.get("/admin/conversations/providerkey/add/").status_code == 403
+
+
+def test_every_key_change_is_audited_without_the_key(client_admin, admin_user, upstream, caplog):
+    caplog.set_level(logging.INFO, logger="chatsite.audit")
+    key = _add_key_in_admin(client_admin, upstream)
+    client_admin.post(
+        f"/admin/conversations/providerkey/{key.pk}/change/",
+        {"label": "Team", "base_url": upstream.base_url, "secret": GROUP_SECRET, "enabled": "on"},
+    )
+    client_admin.post("/admin/conversations/providerkey/", {"action": "disable_keys", "_selected_action": [key.pk]})
+    client_admin.post(f"/admin/conversations/providerkey/{key.pk}/delete/", {"post": "yes"})
+
+    audit = [record.getMessage() for record in caplog.records if record.name == "chatsite.audit"]
+    assert audit == [
+        f"{admin_user} added the upstream API key 'Team' (#{key.pk})",
+        f"{admin_user} changed the upstream API key 'Team' (#{key.pk}): ['API key']",
+        f"{admin_user} changed the upstream API key 'Team' (#{key.pk}): ['Enabled']",
+        f"{admin_user} deleted the upstream API key 'Team' (#{key.pk})",
+    ]
+    history = [entry.get_change_message() for entry in LogEntry.objects.order_by("pk")]
+    assert history[1:3] == ["Changed API key.", "Changed Enabled."]
+    assert len(history) == 4
+    for text in [*audit, *history, caplog.text]:
+        assert ALICE_SECRET not in text and GROUP_SECRET not in text
