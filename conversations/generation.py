@@ -51,6 +51,8 @@ class _Live:
     cancelled: bool = False
     stream: llm.CompletionStream | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
+    # Set by Stop: ends a wait between two attempts at once (see llm._send_with_retries).
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def append(self, piece: str) -> None:
         with self.changed:
@@ -127,6 +129,7 @@ def cancel(message_id: int) -> bool:
         live.cancelled = True
         stream = live.stream
         live.changed.notify_all()
+    live.stop.set()
     if stream is not None:
         stream.close()
     else:
@@ -217,7 +220,7 @@ def _generate(message_id: int, live: _Live) -> None:
         _generate_whole(message_id, live, request)
         return
     try:
-        stream = llm.open_stream(**request)
+        stream = llm.open_stream(**request, stop=live.stop)
     except llm.UpstreamError as error:
         if not live.cancelled:  # a reply stopped while waiting stays stopped
             _save_failure(message_id, error)
@@ -246,9 +249,12 @@ def _generate(message_id: int, live: _Live) -> None:
 def _generate_whole(message_id: int, live: _Live, request: dict) -> None:
     """CHAT_STREAMING=0: one non-streamed request, for upstreams that cannot stream."""
     try:
-        completion = llm.chat_completion(**request)
+        completion = llm.chat_completion(**request, stop=live.stop)
     except llm.UpstreamError as error:
-        _save_failure(message_id, error)
+        if not live.cancelled:
+            _save_failure(message_id, error)
+        return
+    if live.cancelled:  # Stop was pressed while the upstream wrote: the reply stays stopped
         return
     _save(
         message_id,

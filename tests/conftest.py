@@ -3,12 +3,13 @@ response for the upstream key, and the fake OpenAI-compatible upstream over real
 
 import json
 import logging
+import os
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from conversations import generation
+from conversations import generation, llm
 from tests.fake_upstream import FakeUpstream
 
 API_KEY = "test-canary-key-must-never-leak-7f3a9c"  # also set in pyproject.toml's pytest env
@@ -25,6 +26,9 @@ def pytest_configure(config):
     }
     # Password hashing is deliberately slow; tests create many users.
     django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # With REDIS_URL, this run's cache keys (sessions, breaker state) stay apart from those of
+    # any other run or server using the same Redis database.
+    django_settings.CACHES["default"]["KEY_PREFIX"] = f"chatsite-test-{os.getpid()}"
 
 
 class CheckedClient(Client):
@@ -77,6 +81,14 @@ def sse_events(response) -> list[tuple[str, str, object]]:
         if "event" in fields:
             events.append((fields["event"], fields.get("id", ""), json.loads(fields["data"])))
     return events
+
+
+@pytest.fixture(autouse=True)
+def _breakers_close_with_the_test():
+    # Failures counted by one test must not open the breaker in the next one. Torn down
+    # after the replies have ended (fixtures end in the reverse order of their start).
+    yield
+    llm.reset_breakers()
 
 
 @pytest.fixture(autouse=True)

@@ -255,12 +255,14 @@ def test_without_a_key_it_stores_the_message_and_says_how_to_add_one(client_alic
     assert (failed.status, failed.content) == ("complete", "Echo: Is anyone there?")
 
 
-def test_a_plain_retry_redirects_to_the_message(client_alice, alice, upstream):
+def test_a_plain_retry_redirects_to_the_message(client_alice, alice, upstream, settings):
+    settings.AIMLAPI_RETRIES = 0
     upstream.fail(503)
     _start(client_alice)
     settle()
     conversation = Conversation.objects.get(owner=alice)
     failed = conversation.messages.get(role="assistant")
+    assert failed.status == "error"
 
     response = client_alice.post(f"/c/{conversation.pk}/messages/{failed.pk}/retry/")
     settle()
