@@ -168,7 +168,9 @@ class FakeUpstream:
             return Action("raw", status=429, body=json.dumps(body).encode(), headers=headers)
         if kind == "500":
             body = {"error": {"message": "Injected failure", "type": "fake"}}
-            return Action("raw", status=500, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+            return Action(
+                "raw", status=500, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            )
         if kind == "slow":
             return Action("hang", seconds=self.slow_seconds)
         if kind == "drop":
