@@ -230,7 +230,9 @@ def check(rows: list, turns: list[Turn]) -> dict:
     followed_wrong = [
         t
         for t in turns
-        if t.streaming and t.done and stored.get(t.message_id, [0, 0, ""])[2] == "complete"
+        if t.streaming
+        and t.done
+        and stored.get(t.message_id, [0, 0, ""])[2] == "complete"
         and t.text != stored[t.message_id][4]
     ]
     return {

@@ -101,6 +101,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"chatsite-test-{os.getpid()}.sqlite3")}
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
+# Each PostgreSQL connection is a server process, and PostgreSQL allows 100 by default: with
+# many threads per gunicorn process and several processes, a connection kept per thread would
+# run out. So connections come from a pool per process (psycopg_pool), DATABASE_POOL_MAX at
+# most; threads take one for a query or a transaction and give it back, including while a
+# reply waits on the upstream (see generation.py). 0 turns the pool off (e.g. behind PgBouncer).
+DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", 20, minimum=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # required with a pool: "closing" gives it back
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX,
+        "timeout": 30,  # seconds a thread waits for a free connection before failing
+    }
+
 # --- Cache ----------------------------------------------------------------------------
 # Rate limits and quotas count in the cache. Each process has its own local-memory cache by
 # default; REDIS_URL=redis://... shares one Redis between every process and host.

@@ -84,7 +84,7 @@ def _save_forever() -> None:
         except DatabaseError:
             # The next round tries again; the replies themselves go on streaming.
             logger.exception("saving streaming replies failed")
-            close_old_connections()
+        release_connection()
 
 
 def save_progress() -> None:
@@ -153,12 +153,20 @@ def wait_until_idle(timeout: float = 10.0) -> bool:
     return True
 
 
+def release_connection() -> None:
+    """Give back this thread's database connection before a long wait, when connections are
+    pooled (PostgreSQL) or not kept; a connection kept per thread (SQLite) stays open."""
+    close_old_connections()
+
+
 def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | None]:
     """The reply's text from `offset` on, as (piece, new offset) pairs, until the reply is final.
 
     Yields None when nothing changed for KEEPALIVE_SECONDS, so the caller can keep the
-    connection open. Ends once the stored message is final.
+    connection open. Ends once the stored message is final. Holds no database connection
+    while it waits.
     """
+    release_connection()
     live = _live.get(message_id)
     if live is not None:
         while True:
@@ -185,6 +193,7 @@ def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | None]
             quiet_since = time.monotonic()
         if not message.in_progress:
             return
+        release_connection()
         if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
             yield None
             quiet_since = time.monotonic()
@@ -216,6 +225,7 @@ def _generate(message_id: int, live: _Live) -> None:
         "model": conversation.model,
         "params": conversation.generation_params(),
     }
+    release_connection()  # the upstream may take a while; the saves take one again
     if not settings.CHAT_STREAMING:
         _generate_whole(message_id, live, request)
         return
