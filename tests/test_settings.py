@@ -160,3 +160,18 @@ def test_the_resilience_settings_reach_the_upstream_client():
     assert defaults.returncode == 0, defaults.stderr
     assert defaults.stdout.split() == ["2", "0.5", "8.0", "20.0", "90.0", "5", "60.0", "30.0"]
     assert tuned.stdout.split()[0] == "0" and tuned.stdout.split()[4] == "12.5"
+
+
+def test_postgresql_connections_come_from_a_pool_per_process():
+    script = (
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d.get('OPTIONS', {}).get('pool', {}).get('max_size', 'none'))"
+    )
+    url = "postgres://u:p@127.0.0.1:5432/chat"
+
+    pooled = _shell(script, {**PRODUCTION, "DATABASE_URL": url, "DATABASE_POOL_MAX": "7"})
+    unpooled = _shell(script, {**PRODUCTION, "DATABASE_URL": url, "DATABASE_POOL_MAX": "0"})
+
+    assert pooled.returncode == 0, pooled.stderr
+    assert pooled.stdout.split() == ["0", "7"]
+    assert unpooled.stdout.split() == ["60", "none"]
