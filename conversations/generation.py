@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from conversations import llm
@@ -79,12 +79,16 @@ def _executor() -> ThreadPoolExecutor:
 def _save_forever() -> None:
     while True:
         time.sleep(settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000)
+        # The saver must outlive any error: without it no reply would be saved as it streams.
         try:
             save_progress()
-        except DatabaseError:
+        except Exception:
             # The next round tries again; the replies themselves go on streaming.
             logger.exception("saving streaming replies failed")
-        release_connection()
+        try:
+            release_connection()
+        except Exception:
+            logger.exception("releasing the saver's database connection failed")
 
 
 def save_progress() -> None:
