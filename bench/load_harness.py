@@ -29,7 +29,8 @@ read the same way) and checked:
 * every reply is `complete` with exactly the text the upstream echoed, or labelled (`error`,
   `interrupted`, `stopped`) with a reason; none is left `pending` or `streaming`;
 * a complete reply followed over SSE from the streaming server arrived with exactly its text;
-* the server logs contain no "database is locked".
+* the server logs contain no "database is locked" and no HTTP 5xx answer (tracebacks are
+  counted too).
 
 Reported: requests, errors by kind (client side, and the labels of the replies), faults the
 upstream injected, POST latency and submit-to-done latency (p50/p99), and the load average.
@@ -64,6 +65,7 @@ from urllib.parse import urlencode, urlsplit
 
 import stream_bench as sb
 
+SERVER_ERROR = re.compile(r'HTTP/1\.1" 5\d\d ')
 NUMBER = re.compile(r"/\d+")
 STREAM_PATH = re.compile(r'data-stream-url="(/c/(\d+)/messages/(\d+)/stream/)"')
 FILLER = "please tell me something about the weather the sea the mountains and the stars tonight"
@@ -332,9 +334,10 @@ async def harness(args, tmp: Path, processes: sb.Processes) -> dict:
     rows = json.loads(output[output.index("ROWS") + 4 :])
     turns = [turn for plan in plans.values() for turn in plan]
     result = check(rows, turns)
-    locked = sum(
-        (tmp / f"gunicorn-{kind}.log").read_text(errors="replace").count("database is locked") for kind in ports
-    )
+    logs = [(tmp / f"gunicorn-{kind}.log").read_text(errors="replace") for kind in ports]
+    locked = sum(log.count("database is locked") for log in logs)
+    server_errors = sum(len(SERVER_ERROR.findall(log)) for log in logs)
+    tracebacks = sum(log.count("Traceback (most recent call last)") for log in logs)
     posted = [t.posted_ns - t.submit_ns for t in turns if t.status == 200]
     done = [t.done_ns - t.submit_ns for t in turns if t.done]
     by_kind = {}
@@ -356,6 +359,8 @@ async def harness(args, tmp: Path, processes: sb.Processes) -> dict:
         "upstream faults injected": upstream_stats["faults"],
         **result,
         "database is locked (server logs)": locked,
+        "HTTP 5xx answers (server logs)": server_errors,
+        "tracebacks (server logs)": tracebacks,
         "POST p50/p99 ms": [percentile_ms(posted, 50), percentile_ms(posted, 99)],
         "submit to done p50/p99 ms": [percentile_ms(done, 50), percentile_ms(done, 99)],
         "by kind": by_kind,
@@ -379,6 +384,7 @@ def missed_targets(report: dict) -> list[str]:
         "complete replies with wrong text",
         "streamed text differing from the stored reply",
         "database is locked (server logs)",
+        "HTTP 5xx answers (server logs)",
     ):
         if report[name]:
             missed.append(f"{name}: {report[name]}")
