@@ -7,6 +7,7 @@ import os
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from django.test import Client
 
 from conversations import generation, llm
@@ -108,6 +109,20 @@ def _key_never_logged(caplog):
 @pytest.fixture(autouse=True)
 def _settings_sanity(settings):
     assert settings.AIMLAPI_API_KEY == API_KEY, "pytest must run with the canary key from pyproject.toml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_dropped_cleanly(django_db_setup, django_db_blocker):
+    # On PostgreSQL a thread of some test (a reply's generator, a live server) can still hold a
+    # pooled connection at the end, and the test database cannot be dropped while it is open.
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
 
 
 @pytest.fixture(scope="session")
