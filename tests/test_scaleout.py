@@ -69,6 +69,10 @@ class Server:
             AIMLAPI_BASE_URL=upstream_url,
             AIMLAPI_API_KEY=API_KEY,
             CHAT_STREAM_SAVE_INTERVAL_MS="100",
+            # For the breaker test: two failures in a row open it, for a short while.
+            AIMLAPI_RETRIES="0",
+            AIMLAPI_BREAKER_FAILURES="2",
+            AIMLAPI_BREAKER_COOLDOWN="3",
             HOST="127.0.0.1",
             PORT=str(self.port),
             WEB_CONCURRENCY="1",
@@ -258,3 +262,33 @@ def test_stop_pressed_on_another_process_stops_the_reply(servers, upstream, alic
     requests_before = len(upstream.completion_requests)
     time.sleep(0.3)
     assert len(upstream.completion_requests) == requests_before, "nothing was asked again"
+
+
+def _finished(reply: Message, timeout: float = 10.0) -> Message:
+    deadline = time.monotonic() + timeout
+    while True:
+        reply.refresh_from_db()
+        if reply.status not in Message.IN_PROGRESS:
+            return reply
+        assert time.monotonic() < deadline, f"reply {reply.pk} is still {reply.status}"
+        time.sleep(0.05)
+
+
+def test_with_redis_the_breaker_opened_by_one_process_fails_fast_on_another(servers, upstream, alice):
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("without REDIS_URL each process has its own breaker (make test-scaleout runs this)")
+    a, b = servers
+    browser = Browser()
+    browser.sign_in(a, "alice")
+    for attempt in range(2):
+        upstream.fail(503)
+        failed = _finished(_start_reply(browser, a, f"Failing {attempt}"))
+        assert failed.error_code == "server_error"
+    requests_before = len(upstream.completion_requests)
+
+    fast = _finished(_start_reply(browser, b, "Anyone there?"))
+
+    assert fast.error_code == "unavailable", "B knows A's failures through Redis"
+    assert fast.error.startswith("The AI/ML API is unavailable; try again in")
+    assert len(upstream.completion_requests) == requests_before, "B did not ask the upstream"
+    time.sleep(3.1)  # the cool-down, so that nothing after this test finds the breaker open
