@@ -207,6 +207,10 @@ def test_an_upstream_failure_keeps_the_message_shows_why_and_retry_succeeds(
     assert (failed.role, failed.status) == ("assistant", "error")
     assert words in failed.error
 
+    # The retried reply starts a moment later, so the response is rendered while it is still
+    # being written (an instant echo could finish first on a busy machine, and then the
+    # response rightly carries no stream URL).
+    upstream.hang(0.2)
     retried = client_alice.post(f"/c/{conversation.pk}/messages/{failed.pk}/retry/", htmx=True)
     settle()
 
