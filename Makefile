@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run run-local setup dev test test-realmodel lint format chromium fake-upstream clean
+.PHONY: run run-local setup dev test test-scaleout test-realmodel lint format chromium fake-upstream clean
 
 # The Procfile's server, with the same gunicorn.conf.py.
 GUNICORN := $(VENV)/bin/gunicorn chatsite.wsgi --config gunicorn.conf.py
@@ -33,6 +33,26 @@ dev: $(VENV)/.runtime .env ## Django's auto-reloading development server with DE
 
 test: $(VENV)/.dev chromium ## The whole test suite, browser tests included
 	$(PY) -m pytest
+
+# The whole suite again on the scale-out engines: PostgreSQL, with sessions and the cache in
+# Redis. DATABASE_URL and REDIS_URL are taken from the environment when set (pytest-django
+# creates and drops test_<name>; no other database is touched). Where either server does not answer,
+# the run is skipped with the reason (SCALEOUT_REQUIRED=1 turns that into a failure); where
+# they answer, a failing test fails the target.
+SCALEOUT_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/test)
+SCALEOUT_REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
+SCALEOUT_ENV := DATABASE_URL='$(SCALEOUT_DATABASE_URL)' REDIS_URL='$(SCALEOUT_REDIS_URL)'
+
+test-scaleout: $(VENV)/.dev chromium ## The whole test suite on PostgreSQL + Redis (skipped, with the reason, without them)
+	@if reason=$$($(SCALEOUT_ENV) $(PY) scripts/check_services.py); then \
+		echo "Running the suite on PostgreSQL ($(SCALEOUT_DATABASE_URL)) and Redis ($(SCALEOUT_REDIS_URL))"; \
+		$(SCALEOUT_ENV) $(PY) -m pytest; \
+	elif [ -n "$$SCALEOUT_REQUIRED" ]; then \
+		echo "*** test-scaleout FAILED: $$reason (SCALEOUT_REQUIRED is set)"; exit 1; \
+	else \
+		echo "*** test-scaleout SKIPPED: $$reason"; \
+		echo "*** Start PostgreSQL and Redis, or set DATABASE_URL and REDIS_URL, to run the suite on them."; \
+	fi
 
 # The end-to-end tests against a real model server (tests/test_realmodel.py). `make test` runs
 # them too when the local model is installed, and skips them otherwise; here they must run.

@@ -105,14 +105,34 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"chatsite-test-{os.getpid()}.sqlite3")}
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
+# Each PostgreSQL connection is a server process, and PostgreSQL allows 100 by default: with
+# many threads per gunicorn process and several processes, a connection kept per thread would
+# run out. So connections come from a pool per process (psycopg_pool), DATABASE_POOL_MAX at
+# most; threads take one for a query or a transaction and give it back, including while a
+# reply waits on the upstream (see generation.py). 0 turns the pool off (e.g. behind PgBouncer).
+DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", 20, minimum=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # required with a pool: "closing" gives it back
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX,
+        "timeout": 30,  # seconds a thread waits for a free connection before failing
+    }
+
 # --- Cache ----------------------------------------------------------------------------
 # Rate limits and quotas count in the cache. Each process has its own local-memory cache by
 # default; REDIS_URL=redis://... shares one Redis between every process and host.
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions are read from Redis by every process and host, and written through to the
+    # database too (cached_db): a Redis restart or eviction does not sign anyone out, and a
+    # session read costs one Redis round trip instead of a database query.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Without Redis, sessions stay in the database, which every process shares.
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -206,6 +226,17 @@ AIMLAPI_BASE_URL = env_str("AIMLAPI_BASE_URL", "https://api.aimlapi.com/v1")
 AIMLAPI_MODEL = env_str("AIMLAPI_MODEL", "mistralai/mistral-tiny")
 AIMLAPI_CONNECT_TIMEOUT = env_float("AIMLAPI_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 AIMLAPI_TIMEOUT = env_float("AIMLAPI_TIMEOUT", 60.0, minimum=1.0)
+# Resilience: failures before any reply text (no connection, 429, 502/503/504) are tried again
+# with exponential back-off and full jitter, within a time budget per turn; after
+# AIMLAPI_BREAKER_FAILURES failures in a row the upstream is not asked for a cool-down.
+AIMLAPI_RETRIES = env_int("AIMLAPI_RETRIES", 2, minimum=0)
+AIMLAPI_RETRY_BASE_DELAY = env_float("AIMLAPI_RETRY_BASE_DELAY", 0.5, minimum=0.0)
+AIMLAPI_RETRY_MAX_DELAY = env_float("AIMLAPI_RETRY_MAX_DELAY", 8.0, minimum=0.0)
+AIMLAPI_RETRY_AFTER_MAX = env_float("AIMLAPI_RETRY_AFTER_MAX", 20.0, minimum=0.0)
+AIMLAPI_TURN_BUDGET = env_float("AIMLAPI_TURN_BUDGET", 90.0, minimum=0.0)
+AIMLAPI_BREAKER_FAILURES = env_int("AIMLAPI_BREAKER_FAILURES", 5, minimum=0)
+AIMLAPI_BREAKER_WINDOW = env_float("AIMLAPI_BREAKER_WINDOW", 60.0, minimum=1.0)
+AIMLAPI_BREAKER_COOLDOWN = env_float("AIMLAPI_BREAKER_COOLDOWN", 30.0, minimum=1.0)
 
 # Stored upstream keys (ProviderKey) are encrypted with Fernet under these keys: comma-separated,
 # the first encrypts, every one decrypts (add a new key first, run `manage.py rotate_keys`, then

@@ -55,6 +55,8 @@ class _Live:
     cancelled: bool = False
     stream: llm.CompletionStream | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
+    # Set by Stop: ends a wait between two attempts at once (see llm._send_with_retries).
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def append(self, piece: str) -> None:
         with self.changed:
@@ -81,12 +83,16 @@ def _executor() -> ThreadPoolExecutor:
 def _save_forever() -> None:
     while True:
         time.sleep(settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000)
+        # The saver must outlive any error: without it no reply would be saved as it streams.
         try:
             save_progress()
-        except DatabaseError:
+        except Exception:
             # The next round tries again; the replies themselves go on streaming.
             logger.exception("saving streaming replies failed")
-            close_old_connections()
+        try:
+            release_connection()
+        except Exception:
+            logger.exception("releasing the saver's database connection failed")
 
 
 def save_progress() -> None:
@@ -131,6 +137,7 @@ def cancel(message_id: int) -> bool:
         live.cancelled = True
         stream = live.stream
         live.changed.notify_all()
+    live.stop.set()
     if stream is not None:
         stream.close()
     else:
@@ -154,12 +161,20 @@ def wait_until_idle(timeout: float = 10.0) -> bool:
     return True
 
 
+def release_connection() -> None:
+    """Give back this thread's database connection before a long wait, when connections are
+    pooled (PostgreSQL) or not kept; a connection kept per thread (SQLite) stays open."""
+    close_old_connections()
+
+
 def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | None]:
     """The reply's text from `offset` on, as (piece, new offset) pairs, until the reply is final.
 
     Yields None when nothing changed for KEEPALIVE_SECONDS, so the caller can keep the
-    connection open. Ends once the stored message is final.
+    connection open. Ends once the stored message is final. Holds no database connection
+    while it waits.
     """
+    release_connection()
     live = _live.get(message_id)
     if live is not None:
         while True:
@@ -186,6 +201,7 @@ def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | None]
             quiet_since = time.monotonic()
         if not message.in_progress:
             return
+        release_connection()
         if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
             yield None
             quiet_since = time.monotonic()
@@ -225,11 +241,12 @@ def _generate(message_id: int, live: _Live) -> None:
         "config": key.config(),
     }
     call = _Call(message, key)
+    release_connection()  # the upstream may take a while; the saves take one again
     if not settings.CHAT_STREAMING:
         _generate_whole(message_id, live, request, call)
         return
     try:
-        stream = llm.open_stream(**request)
+        stream = llm.open_stream(**request, stop=live.stop)
     except llm.UpstreamError as error:
         call.failed(error)
         if not live.cancelled:  # a reply stopped while waiting stays stopped
@@ -262,10 +279,14 @@ def _generate(message_id: int, live: _Live) -> None:
 def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") -> None:
     """CHAT_STREAMING=0: one non-streamed request, for upstreams that cannot stream."""
     try:
-        completion = llm.chat_completion(**request)
+        completion = llm.chat_completion(**request, stop=live.stop)
     except llm.UpstreamError as error:
-        _save_failure(message_id, error)
         call.failed(error)
+        if not live.cancelled:
+            _save_failure(message_id, error)
+        return
+    if live.cancelled:  # Stop was pressed while the upstream wrote: the reply stays stopped
+        call.ended(Usage.Status.STOPPED, latency_ms=completion.latency_ms, **completion.usage)
         return
     _save(
         message_id,

@@ -7,7 +7,7 @@ process has seen is remembered in `known_secrets()`, which the log filter scrubs
 """
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -108,13 +108,8 @@ class ResolvedKey:
 
     def config(self) -> UpstreamConfig:
         name = f"the API key “{self.provider_key.label}” in the admin" if self.provider_key else "AIMLAPI_API_KEY"
-        return UpstreamConfig(
-            base_url=self.base_url,
-            api_key=self.api_key,
-            connect_timeout=settings.AIMLAPI_CONNECT_TIMEOUT,
-            read_timeout=settings.AIMLAPI_TIMEOUT,
-            key_name=name,
-        )
+        # The configured timeouts, retries and breaker, with this key's address and secret.
+        return replace(UpstreamConfig.from_settings(), base_url=self.base_url, api_key=self.api_key, key_name=name)
 
 
 def resolve_key(user) -> ResolvedKey:

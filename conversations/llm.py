@@ -6,9 +6,11 @@ never contains the API key or the raw response body.
 """
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import random
 import socket
 import threading
 import time
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from requests.adapters import HTTPAdapter
 
 logger = logging.getLogger(__name__)
@@ -49,12 +52,28 @@ class UpstreamError(Exception):
 
 @dataclass(frozen=True)
 class UpstreamConfig:
+    """Where the upstream is and how hard to try. Built directly it makes one attempt and has
+    no breaker; `from_settings` gives the configured retries, budget and breaker."""
+
     base_url: str
     api_key: str = field(repr=False)  # never in a repr, a traceback or a log line
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     # How an admin finds this key, for the messages of 401 and the like.
     key_name: str = "AIMLAPI_API_KEY"
+    # Further attempts after the first, for failures before any reply text (see _retry_wait).
+    retries: int = 0
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 8.0
+    # A 429 whose Retry-After asks for longer than this is not waited for: it fails at once.
+    retry_after_max: float = 20.0
+    # Seconds for all attempts and waits of one turn until the reply starts; 0: no limit.
+    turn_budget: float = 0.0
+    # After this many failures in a row (within breaker_window s), calls fail at once for
+    # breaker_cooldown s; 0 turns the breaker off.
+    breaker_failures: int = 0
+    breaker_window: float = 60.0
+    breaker_cooldown: float = 30.0
 
     @classmethod
     def from_settings(cls) -> "UpstreamConfig":
@@ -63,6 +82,14 @@ class UpstreamConfig:
             api_key=settings.AIMLAPI_API_KEY,
             connect_timeout=settings.AIMLAPI_CONNECT_TIMEOUT,
             read_timeout=settings.AIMLAPI_TIMEOUT,
+            retries=settings.AIMLAPI_RETRIES,
+            retry_base_delay=settings.AIMLAPI_RETRY_BASE_DELAY,
+            retry_max_delay=settings.AIMLAPI_RETRY_MAX_DELAY,
+            retry_after_max=settings.AIMLAPI_RETRY_AFTER_MAX,
+            turn_budget=settings.AIMLAPI_TURN_BUDGET,
+            breaker_failures=settings.AIMLAPI_BREAKER_FAILURES,
+            breaker_window=settings.AIMLAPI_BREAKER_WINDOW,
+            breaker_cooldown=settings.AIMLAPI_BREAKER_COOLDOWN,
         )
 
     @property
@@ -115,14 +142,23 @@ def _session() -> requests.Session:
 
 
 def chat_completion(
-    *, messages: list[dict], model: str, params: dict | None = None, config: UpstreamConfig | None = None
+    *,
+    messages: list[dict],
+    model: str,
+    params: dict | None = None,
+    config: UpstreamConfig | None = None,
+    stop: threading.Event | None = None,
 ) -> Completion:
-    """Ask the upstream for the next assistant message; raise UpstreamError on any failure."""
+    """Ask the upstream for the next assistant message; raise UpstreamError on any failure.
+
+    Failures before the reply (see `_send_with_retries`) are tried again within the turn's
+    budget; setting `stop` ends the waiting between attempts.
+    """
     config = config or UpstreamConfig.from_settings()
     body = _request_body(messages, model, params, config)
     started = time.monotonic()
     try:
-        response = _send(body, config, stream=False)
+        response = _send_with_retries(body, config, stream=False, stop=stop)
         latency_ms = round((time.monotonic() - started) * 1000)
         return _completion_from_response(response, latency_ms=latency_ms, fallback_model=model, config=config)
     except UpstreamError as error:
@@ -131,19 +167,26 @@ def chat_completion(
 
 
 def open_stream(
-    *, messages: list[dict], model: str, params: dict | None = None, config: UpstreamConfig | None = None
+    *,
+    messages: list[dict],
+    model: str,
+    params: dict | None = None,
+    config: UpstreamConfig | None = None,
+    stop: threading.Event | None = None,
 ) -> "CompletionStream":
     """Start a streamed completion; raise UpstreamError if it fails before the first chunk.
 
-    Iterate the returned stream for the text as it arrives; `close()` (from any thread)
-    ends it early. Close it when done, or use it as a context manager.
+    Failures before the stream starts are tried again (see `_send_with_retries`); once the
+    upstream has answered 200, nothing is sent twice. Iterate the returned stream for the text
+    as it arrives; `close()` (from any thread) ends it early. Close it when done, or use it as
+    a context manager.
     """
     config = config or UpstreamConfig.from_settings()
     body = _request_body(messages, model, params, config)
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
     try:
-        response = _send(body, config, stream=True)
+        response = _send_with_retries(body, config, stream=True, stop=stop)
     except UpstreamError as error:
         _log_failure(error, config)
         raise
@@ -204,8 +247,157 @@ def _log_failure(error: UpstreamError, config: UpstreamConfig) -> None:
     logger.warning("upstream call to %s failed: code=%s status=%s", config.host, error.code, error.status)
 
 
-def _send(body: dict, config: UpstreamConfig, *, stream: bool) -> requests.Response:
-    """POST the request; an error status is read and raised here, before any reply text."""
+# Failures worth another attempt: nothing of the reply has arrived, and the cause is likely
+# to pass (no connection, rate limited, a gateway or model briefly unavailable). A 500 is not
+# retried: it is usually a bug that answers the same way again. A read timeout is not either:
+# the upstream may still be working on the first request.
+_RETRY_CODES = {"connect_timeout", "connection"}
+_RETRY_STATUSES = {429, 502, 503, 504}
+# Failures that count towards opening the breaker: the service is not answering properly.
+_BREAKER_CODES = {"connect_timeout", "connection", "request", "timeout"}
+
+
+def _send_with_retries(
+    body: dict, config: UpstreamConfig, *, stream: bool, stop: threading.Event | None
+) -> requests.Response:
+    """`_send`, tried again with exponential back-off and full jitter (or after Retry-After)
+    while the failure is worth retrying, attempts are left and the turn's budget allows it."""
+    deadline = time.monotonic() + config.turn_budget if config.turn_budget else None
+    attempt = 0
+    while True:
+        _breaker_check(config)
+        timeout = (config.connect_timeout, config.read_timeout)
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _budget_spent(config, attempt)
+            timeout = (min(timeout[0], remaining), min(timeout[1], remaining))
+        try:
+            response = _send(body, config, stream=stream, timeout=timeout)
+        except UpstreamError as error:
+            _breaker_failure(config, error)
+            if error.code in ("timeout", "connect_timeout") and deadline is not None and time.monotonic() >= deadline:
+                raise _budget_spent(config, attempt + 1, error) from None
+            wait = _retry_wait(error, attempt, config)
+            if wait is None:
+                raise
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                raise _budget_spent(config, attempt + 1, error) from None
+            attempt += 1
+            logger.info(
+                "upstream call to %s failed (code=%s status=%s); attempt %d of %d in %.2f s",
+                config.host,
+                error.code,
+                error.status,
+                attempt + 1,
+                config.retries + 1,
+                wait,
+            )
+            if stop is not None and stop.wait(wait):
+                raise UpstreamError("The reply was stopped.", code="stopped", retryable=True) from None
+            if stop is None:
+                time.sleep(wait)
+            continue
+        _breaker_success(config)
+        return response
+
+
+def _retry_wait(error: UpstreamError, attempt: int, config: UpstreamConfig) -> float | None:
+    """Seconds to wait before the next attempt, or None when this failure is final."""
+    if attempt >= config.retries:
+        return None
+    if error.code not in _RETRY_CODES and error.status not in _RETRY_STATUSES:
+        return None
+    if error.retry_after is not None:
+        # The upstream said when: wait exactly that, unless it is longer than we may wait.
+        return float(error.retry_after) if error.retry_after <= config.retry_after_max else None
+    # Full jitter: anywhere between 0 and the exponential ceiling, so that many clients that
+    # failed together do not come back together.
+    ceiling = min(config.retry_max_delay, config.retry_base_delay * 2**attempt)
+    return random.uniform(0, ceiling)  # noqa: S311 - timing jitter, not a secret
+
+
+def _budget_spent(config: UpstreamConfig, attempts: int, error: UpstreamError | None = None) -> UpstreamError:
+    tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
+    last = f" The last problem: {error.message}" if error is not None else ""
+    return UpstreamError(
+        f"The AI/ML API did not start a reply within the {config.turn_budget:g} seconds allowed for one{tries}. "
+        f"Please try again.{last}",
+        code="budget",
+        retryable=True,
+        status=error.status if error is not None else None,
+    )
+
+
+# --- circuit breaker -----------------------------------------------------------------------
+# Its state is in Django's cache: shared by every process and host when REDIS_URL is set, per
+# process otherwise. Keys are per base URL, so a second upstream is not affected by the first.
+_breaker_urls: set[str] = set()
+
+
+def _breaker_key(config: UpstreamConfig, name: str) -> str:
+    digest = hashlib.sha256(config.base_url.encode()).hexdigest()[:16]
+    return f"chatsite:upstream-breaker:{digest}:{name}"
+
+
+def _breaker_check(config: UpstreamConfig) -> None:
+    """Fail at once, without a request, while the breaker of this upstream is open."""
+    if not config.breaker_failures:
+        return
+    until = cache.get(_breaker_key(config, "open-until"))
+    left = (until or 0) - time.time()
+    if left > 0:
+        raise UpstreamError(
+            f"The AI/ML API is unavailable; try again in {math.ceil(left)} s. "
+            "chatsite stopped asking it for a moment after several failures in a row.",
+            code="unavailable",
+            retryable=True,
+        )
+
+
+def _breaker_failure(config: UpstreamConfig, error: UpstreamError) -> None:
+    if not config.breaker_failures:
+        return
+    if error.code not in _BREAKER_CODES and not (error.status and error.status >= 500):
+        return
+    _breaker_urls.add(config.base_url)
+    failures = _breaker_key(config, "failures")
+    # The window starts at the first failure; a success in between starts counting again.
+    cache.add(failures, 0, timeout=config.breaker_window)
+    try:
+        count = cache.incr(failures)
+    except ValueError:  # expired between add and incr
+        cache.set(failures, 1, timeout=config.breaker_window)
+        count = 1
+    # Once it has opened, the first failure after the cool-down opens it again (half-open).
+    tripped = cache.get(_breaker_key(config, "tripped"))
+    if count >= config.breaker_failures or tripped:
+        cache.set(_breaker_key(config, "open-until"), time.time() + config.breaker_cooldown, config.breaker_cooldown)
+        cache.set(_breaker_key(config, "tripped"), 1, timeout=config.breaker_cooldown + config.breaker_window)
+        cache.delete(failures)
+        logger.warning(
+            "upstream %s: %d failures in a row, failing fast for %g s", config.host, count, config.breaker_cooldown
+        )
+
+
+def _breaker_success(config: UpstreamConfig) -> None:
+    # Always, not only where this process saw the failures: with Redis they may be another's.
+    if config.breaker_failures:
+        cache.delete_many([_breaker_key(config, "failures"), _breaker_key(config, "tripped")])
+
+
+def reset_breakers() -> None:
+    """Close the breaker of every upstream this process has called (the tests use it)."""
+    for base_url in list(_breaker_urls):
+        config = UpstreamConfig(base_url=base_url, api_key="", connect_timeout=1, read_timeout=1)
+        cache.delete_many([_breaker_key(config, name) for name in ("failures", "tripped", "open-until")])
+    _breaker_urls.clear()
+
+
+def _send(
+    body: dict, config: UpstreamConfig, *, stream: bool, timeout: tuple[float, float] | None = None
+) -> requests.Response:
+    """POST the request once; an error status is read and raised here, before any reply text."""
     headers = {"Authorization": f"Bearer {config.api_key}", "Accept": "application/json"}
     if stream:
         # identity: a compressed event stream could only be decoded in whole blocks.
@@ -215,7 +407,7 @@ def _send(body: dict, config: UpstreamConfig, *, stream: bool) -> requests.Respo
             config.base_url.rstrip("/") + "/chat/completions",
             json=body,
             headers=headers,
-            timeout=(config.connect_timeout, config.read_timeout),
+            timeout=timeout or (config.connect_timeout, config.read_timeout),
             stream=stream,
         )
     except requests.RequestException as exc:
@@ -512,7 +704,8 @@ def _error_from_response(response: requests.Response, config: UpstreamConfig) ->
         return UpstreamError(text + suffix, code="rate_limited", retryable=True, status=status, retry_after=retry_after)
     if status >= 500:
         text = "The AI/ML API is having trouble right now. Please try again."
-        return UpstreamError(text + suffix, code="server_error", retryable=True, status=status)
+        retry_after = _retry_after(response) if status == 503 else None
+        return UpstreamError(text + suffix, code="server_error", retryable=True, status=status, retry_after=retry_after)
     code, retryable, text = _STATUS_ERRORS.get(
         status, ("unexpected_status", False, "The AI/ML API answered with an unexpected status.")
     )

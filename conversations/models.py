@@ -134,7 +134,8 @@ class Message(models.Model):
     @property
     def is_stale(self) -> bool:
         """An unfinished reply not touched for longer than any upstream call could take: its worker died."""
-        limit = settings.AIMLAPI_CONNECT_TIMEOUT + settings.AIMLAPI_TIMEOUT + 30
+        # Retries may keep a reply pending for up to the turn's budget before any text arrives.
+        limit = max(settings.AIMLAPI_CONNECT_TIMEOUT + settings.AIMLAPI_TIMEOUT, settings.AIMLAPI_TURN_BUDGET) + 30
         return self.status in self.IN_PROGRESS and (timezone.now() - self.updated_at).total_seconds() > limit
 
     @property

@@ -3,13 +3,16 @@ response for the upstream key, and the fake OpenAI-compatible upstream over real
 
 import json
 import logging
+import os
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import connection
 from django.test import Client
 
-from conversations import generation, keys
+from conversations import generation, keys, llm
 from tests.fake_upstream import FakeUpstream
 
 API_KEY = "test-canary-key-must-never-leak-7f3a9c"  # also set in pyproject.toml's pytest env
@@ -26,6 +29,9 @@ def pytest_configure(config):
     }
     # Password hashing is deliberately slow; tests create many users.
     django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # With REDIS_URL, this run's cache keys (sessions, breaker state) stay apart from those of
+    # any other run or server using the same Redis database.
+    django_settings.CACHES["default"]["KEY_PREFIX"] = f"chatsite-test-{os.getpid()}"
 
 
 def secrets_in(text: str) -> list[str]:
@@ -87,18 +93,39 @@ def sse_events(response) -> list[tuple[str, str, object]]:
 
 
 @pytest.fixture(autouse=True)
+def _breakers_close_with_the_test():
+    # Failures counted by one test must not open the breaker in the next one. Torn down
+    # after the replies have ended (fixtures end in the reverse order of their start).
+    yield
+    llm.reset_breakers()
+
+
+@pytest.fixture(autouse=True)
 def _generations_end_with_the_test():
     # A reply still being generated would write to the database of the next test.
     yield
     settle()
 
 
+def clear_cache() -> None:
+    """Empty this run's cache. On Redis only this run's keys go (FLUSHDB would also empty the
+    cache of any other run or server sharing the database)."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        client = backend._cache.get_client(write=True)
+        stale = list(client.scan_iter(match=f"{backend.key_prefix}:*", count=1000))
+        if stale:
+            client.delete(*stale)
+    else:
+        backend.clear()
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     # Counters in the cache (sign-in failures, rate limits) must not carry over between tests.
-    cache.clear()
+    clear_cache()
     yield
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture(autouse=True)
@@ -112,6 +139,20 @@ def _key_never_logged(caplog):
 @pytest.fixture(autouse=True)
 def _settings_sanity(settings):
     assert settings.AIMLAPI_API_KEY == API_KEY, "pytest must run with the canary key from pyproject.toml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_dropped_cleanly(django_db_setup, django_db_blocker):
+    # On PostgreSQL a thread of some test (a reply's generator, a live server) can still hold a
+    # pooled connection at the end, and the test database cannot be dropped while it is open.
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
 
 
 @pytest.fixture(scope="session")

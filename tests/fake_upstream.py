@@ -5,7 +5,14 @@ as server-sent events when the request asks for `"stream": true`, and `GET /v1/m
 `fail` and `raw` can script too). By
 default it echoes the last user message; a test scripts other answers (errors, hangs, malformed
 bodies, streams that stall or break) with `reply`, `stream`, `fail`, `raw`, `hang` and `drop`,
-one per request, in order. Every request is recorded with its headers and JSON body.
+one per request, in order. Every request is recorded with its headers, JSON body and arrival
+time.
+
+Fault injection (`faults=`, `--faults`): each unscripted request fails at that rate, drawn from
+a seeded random generator, with one of the `fault_kinds`: "429" (with Retry-After), "500",
+"slow" (the answer starts late) or "drop" (a streamed answer stops mid-way without [DONE]; a
+whole answer stops mid-body). `GET /__stats` tells how many requests came and which faults
+were injected.
 
 Run alone: `python -m tests.fake_upstream --port 8001`, then start chatsite with
 `AIMLAPI_BASE_URL=http://127.0.0.1:8001/v1 AIMLAPI_API_KEY=anything`.
@@ -14,6 +21,7 @@ Run alone: `python -m tests.fake_upstream --port 8001`, then start chatsite with
 import argparse
 import itertools
 import json
+import random
 import re
 import socket
 import threading
@@ -30,6 +38,7 @@ class RecordedRequest:
     headers: dict
     json: dict | None
     client_port: int = 0
+    at: float = 0.0  # time.monotonic() when the request was read
 
 
 @dataclass
@@ -44,12 +53,34 @@ class Action:
     end: str = "done"  # how a stream ends: "done", "drop" (no [DONE]), "error" (an error chunk), "hang"
 
 
+FAULT_KINDS = ("429", "500", "slow", "drop")
+
+
 class FakeUpstream:
     """A scriptable upstream. Start it with `start()`, point AIMLAPI_BASE_URL at `base_url`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, delay: float = 0.0):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        delay: float = 0.0,
+        faults: float = 0.0,
+        fault_kinds: tuple[str, ...] = FAULT_KINDS,
+        seed: int = 0,
+        retry_after: int = 1,
+        slow_seconds: float = 2.0,
+        record: bool = True,
+    ):
         self.requests: list[RecordedRequest] = []
         self.delay = delay  # seconds between the words of an unscripted streamed echo
+        self.faults = faults
+        self.fault_kinds = fault_kinds
+        self.retry_after = retry_after
+        self.slow_seconds = slow_seconds
+        self.record = record
+        self.stats: dict = {"requests": 0, "faults": dict.fromkeys(fault_kinds, 0)}
+        self._random = random.Random(seed)
         self._script: deque[Action] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -126,7 +157,30 @@ class FakeUpstream:
 
     def _next(self) -> Action:
         with self._lock:
-            return self._script.popleft() if self._script else Action("reply", reply={}, seconds=self.delay)
+            self.stats["requests"] += 1
+            if self._script:
+                return self._script.popleft()
+            if self.faults and self._random.random() < self.faults:
+                kind = self._random.choice(self.fault_kinds)
+                self.stats["faults"][kind] += 1
+                return self._fault(kind)
+            return Action("reply", reply={}, seconds=self.delay)
+
+    def _fault(self, kind: str) -> Action:
+        if kind == "429":
+            body = {"message": "Too many requests (injected)", "statusCode": "429"}
+            headers = {"Content-Type": "application/json", "Retry-After": str(self.retry_after)}
+            return Action("raw", status=429, body=json.dumps(body).encode(), headers=headers)
+        if kind == "500":
+            body = {"error": {"message": "Injected failure", "type": "fake"}}
+            return Action(
+                "raw", status=500, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            )
+        if kind == "slow":
+            return Action("hang", seconds=self.slow_seconds)
+        if kind == "drop":
+            return Action("stream", seconds=self.delay, end="drop", reply={"cut": True})
+        raise ValueError(f"unknown fault kind {kind!r}")
 
     def stream_chunks(self, pieces: list[str], spec: dict, model: str) -> list[dict]:
         """The chunk objects of a streamed reply, as the AI/ML API sends them (without [DONE])."""
@@ -209,10 +263,12 @@ def _handler_for(upstream: FakeUpstream):
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None
-            with upstream._lock:
-                upstream.requests.append(
-                    RecordedRequest(self.command, self.path, dict(self.headers), body, self.client_address[1])
+            if upstream.record:
+                recorded = RecordedRequest(
+                    self.command, self.path, dict(self.headers), body, self.client_address[1], time.monotonic()
                 )
+                with upstream._lock:
+                    upstream.requests.append(recorded)
             return body
 
         def setup(self):
@@ -223,6 +279,8 @@ def _handler_for(upstream: FakeUpstream):
         def _stream(self, action: Action, body: dict) -> None:
             spec = action.reply or {}
             pieces = action.pieces if action.pieces is not None else _words("Echo: " + _last_user_message(body))
+            if spec.get("cut"):  # an injected drop: half of the reply, then the connection closes
+                pieces = pieces[: max(1, len(pieces) // 2)]
             chunks = upstream.stream_chunks(pieces, spec, model=body.get("model") or "mistralai/mistral-tiny")
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -264,6 +322,10 @@ def _handler_for(upstream: FakeUpstream):
 
         def do_GET(self):
             self._record()
+            if self.path == "/__stats":
+                with upstream._lock:
+                    data = json.dumps(upstream.stats).encode()
+                return self._send(200, data, {"Content-Type": "application/json"})
             if self.path.rstrip("/").endswith("/models"):
                 action = upstream._next_scripted()
                 if action is not None and action.kind == "raw":  # `fail` and `raw` script GET /models too
@@ -286,6 +348,15 @@ def _handler_for(upstream: FakeUpstream):
                 return
             if action.kind == "raw":
                 return self._send(action.status, action.body, action.headers)
+            if action.kind == "stream" and (action.reply or {}).get("cut") and not (body or {}).get("stream"):
+                # An injected drop of a whole answer: the headers promise more than is sent.
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "4096")
+                self.end_headers()
+                self.wfile.write(b'{"id": "gen-cut", "choices": [')
+                self.close_connection = True
+                return
             if (body or {}).get("stream"):
                 if action.kind == "reply":
                     content = (action.reply or {}).get("content")
@@ -324,8 +395,23 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--delay", type=float, default=0.05, help="seconds between streamed words")
+    parser.add_argument("--faults", type=float, default=0.0, help="share of requests that fail (0 to 1)")
+    parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS), help="comma-separated: 429,500,slow,drop")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    parser.add_argument("--retry-after", type=int, default=1, help="Retry-After of an injected 429 (seconds)")
+    parser.add_argument("--slow-seconds", type=float, default=2.0, help="delay of an injected slow answer")
     args = parser.parse_args()
-    upstream = FakeUpstream(args.host, args.port, delay=args.delay).start()
+    upstream = FakeUpstream(
+        args.host,
+        args.port,
+        delay=args.delay,
+        faults=args.faults,
+        fault_kinds=tuple(kind for kind in args.fault_kinds.split(",") if kind),
+        seed=args.seed,
+        retry_after=args.retry_after,
+        slow_seconds=args.slow_seconds,
+        record=False,  # a long run would keep every request in memory
+    ).start()
     print(f"Fake OpenAI-compatible upstream on {upstream.base_url} (echoes the last user message). Ctrl+C stops it.")
     try:
         while True:

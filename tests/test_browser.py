@@ -18,7 +18,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from conversations.models import Conversation, Message  # noqa: E402
-from tests.conftest import API_KEY, PASSWORD, settle  # noqa: E402
+from tests.conftest import API_KEY, PASSWORD, clear_cache, settle  # noqa: E402
 from tests.xss_corpus import PAYLOADS  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -408,11 +408,9 @@ def test_it_shows_a_form_error_by_the_composer_and_keeps_the_text(page, live_ser
 def test_it_shows_the_rate_limit_by_the_composer_and_keeps_the_text(
     page, live_server, upstream, alice, settings, monkeypatch
 ):
-    from django.core.cache import cache
-
     from conversations import quotas
 
-    cache.clear()
+    clear_cache()
     monkeypatch.setattr(quotas, "_clock", lambda: 1_800_000_000.0)  # one minute for the whole test
     settings.CHAT_RATE_LIMIT_PER_MINUTE = 1
     sign_in(page, live_server, alice)

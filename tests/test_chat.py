@@ -207,6 +207,10 @@ def test_an_upstream_failure_keeps_the_message_shows_why_and_retry_succeeds(
     assert (failed.role, failed.status) == ("assistant", "error")
     assert words in failed.error
 
+    # The retried reply starts a moment later, so the response is rendered while it is still
+    # being written (an instant echo could finish first on a busy machine, and then the
+    # response rightly carries no stream URL).
+    upstream.hang(0.2)
     retried = client_alice.post(f"/c/{conversation.pk}/messages/{failed.pk}/retry/", htmx=True)
     settle()
 
@@ -255,12 +259,14 @@ def test_without_a_key_it_stores_the_message_and_says_how_to_add_one(client_alic
     assert (failed.status, failed.content) == ("complete", "Echo: Is anyone there?")
 
 
-def test_a_plain_retry_redirects_to_the_message(client_alice, alice, upstream):
+def test_a_plain_retry_redirects_to_the_message(client_alice, alice, upstream, settings):
+    settings.AIMLAPI_RETRIES = 0
     upstream.fail(503)
     _start(client_alice)
     settle()
     conversation = Conversation.objects.get(owner=alice)
     failed = conversation.messages.get(role="assistant")
+    assert failed.status == "error"
 
     response = client_alice.post(f"/c/{conversation.pk}/messages/{failed.pk}/retry/")
     settle()

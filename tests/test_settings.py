@@ -127,3 +127,51 @@ def test_the_log_filter_scrubs_the_key_from_records(settings):
     RedactSecretsFilter().filter(record)
 
     assert record.getMessage() == "key=[redacted]"
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "engine", "cache"),
+    [
+        ("redis://127.0.0.1:6379/0", "django.contrib.sessions.backends.cached_db", "RedisCache"),
+        ("", "django.contrib.sessions.backends.db", "LocMemCache"),
+    ],
+)
+def test_redis_url_puts_sessions_and_the_cache_in_redis(redis_url, engine, cache):
+    script = "from django.conf import settings; print(settings.SESSION_ENGINE, settings.CACHES['default']['BACKEND'])"
+
+    result = _shell(script, {**PRODUCTION, "REDIS_URL": redis_url})
+
+    assert result.returncode == 0, result.stderr
+    session_engine, backend = result.stdout.split()
+    assert session_engine == engine
+    assert backend.endswith(cache)
+
+
+def test_the_resilience_settings_reach_the_upstream_client():
+    script = (
+        "from conversations.llm import UpstreamConfig; c = UpstreamConfig.from_settings(); "
+        "print(c.retries, c.retry_base_delay, c.retry_max_delay, c.retry_after_max, c.turn_budget, "
+        "c.breaker_failures, c.breaker_window, c.breaker_cooldown)"
+    )
+
+    defaults = _shell(script, PRODUCTION)
+    tuned = _shell(script, {**PRODUCTION, "AIMLAPI_RETRIES": "0", "AIMLAPI_TURN_BUDGET": "12.5"})
+
+    assert defaults.returncode == 0, defaults.stderr
+    assert defaults.stdout.split() == ["2", "0.5", "8.0", "20.0", "90.0", "5", "60.0", "30.0"]
+    assert tuned.stdout.split()[0] == "0" and tuned.stdout.split()[4] == "12.5"
+
+
+def test_postgresql_connections_come_from_a_pool_per_process():
+    script = (
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d.get('OPTIONS', {}).get('pool', {}).get('max_size', 'none'))"
+    )
+    url = "postgres://u:p@127.0.0.1:5432/chat"
+
+    pooled = _shell(script, {**PRODUCTION, "DATABASE_URL": url, "DATABASE_POOL_MAX": "7"})
+    unpooled = _shell(script, {**PRODUCTION, "DATABASE_URL": url, "DATABASE_POOL_MAX": "0"})
+
+    assert pooled.returncode == 0, pooled.stderr
+    assert pooled.stdout.split() == ["0", "7"]
+    assert unpooled.stdout.split() == ["60", "none"]
