@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 
 from conversations.llm import PARAMETER_BOUNDS
-from conversations.models import Conversation
+from conversations.models import TITLE_LENGTH, Conversation
 
 
 class EditForm(forms.Form):
@@ -64,3 +64,14 @@ class ConversationSettingsForm(forms.ModelForm):
             "top_p": forms.NumberInput(attrs={"step": "0.05"}),
             "max_tokens": forms.NumberInput(attrs={"step": "1"}),
         }
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(max_length=TITLE_LENGTH, required=False, label="Title")
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="Export file",
+        help_text="A chatsite JSON export, or conversations.json from the ZIP file of a ChatGPT data export.",
+    )

@@ -39,10 +39,35 @@ class Conversation(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    # History: pinned conversations come first in the sidebar, archived ones leave it, and
+    # deleted ones wait in the trash (undo) until `manage.py purge_trash` removes them.
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent")]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent"),
+            # One partial index per sidebar list, so each page is a short index range scan
+            # however many conversations the owner has in the other lists.
+            models.Index(
+                fields=["owner", "-updated_at", "-id"],
+                name="conversation_sidebar",
+                condition=models.Q(deleted_at__isnull=True, archived_at__isnull=True, pinned_at__isnull=True),
+            ),
+            models.Index(
+                fields=["owner", "-updated_at", "-id"],
+                name="conversation_pinned",
+                condition=models.Q(deleted_at__isnull=True, pinned_at__isnull=False),
+            ),
+            models.Index(
+                fields=["owner", "-updated_at", "-id"],
+                name="conversation_archived",
+                condition=models.Q(deleted_at__isnull=True, archived_at__isnull=False),
+            ),
+            models.Index(fields=["deleted_at"], name="conversation_trash", condition=models.Q(deleted_at__isnull=False)),
+        ]
         constraints = [_check_bounds(name) for name in PARAMETER_BOUNDS]
 
     def __str__(self) -> str:
@@ -145,3 +170,21 @@ class Message(models.Model):
     @property
     def cut_off(self) -> bool:
         return self.finish_reason == "length"
+
+
+class ShareLink(models.Model):
+    """A read-only public link to one conversation's current branch, until its owner revokes it."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="share_links")
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "revoked_at"], name="share_conversation")]
+
+    def __str__(self) -> str:
+        return f"Share of {self.conversation_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("conversations:shared", args=[self.token])

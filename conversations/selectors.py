@@ -1,18 +1,106 @@
 """Reads of the conversations domain."""
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
 
 from conversations.models import Conversation, Message
 
-SIDEBAR_LIMIT = 50
+SIDEBAR_PAGE = 50
+PINNED_LIMIT = 100
+MESSAGE_PAGE = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SIDEBAR_FIELDS = ("id", "title", "updated_at", "pinned_at", "archived_at")
 
 
-def sidebar_conversations(owner, *, query: str = "") -> list[Conversation]:
-    """The owner's most recently active conversations, newest first; `query` filters the titles."""
-    conversations = Conversation.objects.filter(owner=owner)
-    if query:
-        conversations = conversations.filter(title__icontains=query)
-    return list(conversations.only("id", "title", "updated_at")[:SIDEBAR_LIMIT])
+@dataclass
+class SidebarGroup:
+    label: str  # "" when the group continues the previous page's last group
+    items: list[Conversation]
+
+
+@dataclass
+class SidebarPage:
+    pinned: list[Conversation] = field(default_factory=list)
+    groups: list[SidebarGroup] = field(default_factory=list)
+    next_cursor: str = ""  # pass back as `cursor` for the next page; "" on the last page
+    last_group: str = ""  # pass back as `after_group`, so a page does not repeat a heading
+    archived: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.pinned or self.groups)
+
+
+def sidebar_page(owner, *, cursor: str = "", after_group: str = "", archived: bool = False) -> SidebarPage:
+    """One page of the owner's conversations for the sidebar, newest first, grouped by day.
+
+    The first page also holds the pinned conversations. Pages are cut by keyset
+    (`cursor` = updated_at and id of the last row shown), so every page costs the same
+    two index range scans however long the history is. Deleted conversations never
+    appear; archived ones only with `archived=True`.
+    """
+    live = Conversation.objects.filter(owner=owner, deleted_at__isnull=True).only(*_SIDEBAR_FIELDS)
+    page = SidebarPage(archived=archived)
+    if archived:
+        rows = live.filter(archived_at__isnull=False)
+    else:
+        rows = live.filter(archived_at__isnull=True, pinned_at__isnull=True)
+        if not cursor:
+            page.pinned = list(live.filter(pinned_at__isnull=False).order_by("-updated_at", "-id")[:PINNED_LIMIT])
+    position = _parse_cursor(cursor)
+    if position is not None:
+        updated_at, pk = position
+        rows = rows.filter(updated_at__lte=updated_at).exclude(updated_at=updated_at, id__gte=pk)
+    items = list(rows.order_by("-updated_at", "-id")[: SIDEBAR_PAGE + 1])
+    if len(items) > SIDEBAR_PAGE:
+        items = items[:SIDEBAR_PAGE]
+        page.next_cursor = _cursor(items[-1])
+    page.groups = _grouped(items, after_group)
+    page.last_group = page.groups[-1].label or after_group if page.groups else after_group
+    return page
+
+
+def _cursor(conversation: Conversation) -> str:
+    micros = (conversation.updated_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{conversation.pk}"
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, int] | None:
+    try:
+        micros, pk = (int(part) for part in cursor.split("."))
+    except ValueError:
+        return None
+    return _EPOCH + timedelta(microseconds=micros), pk
+
+
+def day_group(moment: datetime, today) -> str:
+    """Today, Yesterday, Previous 7 days, Previous 30 days or Older, in the site's time zone."""
+    days = (today - timezone.localtime(moment).date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days <= 7:
+        return "Previous 7 days"
+    if days <= 30:
+        return "Previous 30 days"
+    return "Older"
+
+
+def _grouped(items: list[Conversation], after_group: str) -> list[SidebarGroup]:
+    today = timezone.localdate()
+    groups: list[SidebarGroup] = []
+    current = after_group
+    for item in items:
+        label = day_group(item.updated_at, today)
+        if not groups or label != current:
+            groups.append(SidebarGroup(label="" if label == current else label, items=[]))
+            current = label
+        groups[-1].items.append(item)
+    return groups
 
 
 class _Tree:
@@ -34,6 +122,15 @@ class _Tree:
             node = self.parent_of[node]
         return path[::-1]
 
+    def is_ancestor(self, message_id: int, of: int | None) -> bool:
+        """Whether `message_id` is on the path from the root to `of`."""
+        node = of
+        while node is not None and node in self.parent_of:
+            if node == message_id:
+                return True
+            node = self.parent_of[node]
+        return False
+
     def latest_leaf_under(self, message_id: int) -> int:
         """Follow the newest child down: where the person lands when they switch to this message."""
         node = message_id
@@ -48,18 +145,56 @@ def message_path(conversation: Conversation, *, upto: int | None = None) -> list
     Each message carries `sibling_ids` (itself and its alternatives, oldest first),
     `sibling_index` (1-based) and `previous_sibling_id` / `next_sibling_id`, for the "2/3" arrows.
     """
+    return message_window(conversation, upto=upto, size=None).messages
+
+
+@dataclass
+class MessageWindow:
+    messages: list[Message]
+    leaf_id: int | None = None  # the end of the branch shown
+    older_than: int | None = None  # the first message shown, when older ones exist
+    has_newer: bool = False
+
+
+def message_window(
+    conversation: Conversation,
+    *,
+    upto: int | None = None,
+    before: int | None = None,
+    around: int | None = None,
+    size: int | None = MESSAGE_PAGE,
+) -> MessageWindow:
+    """A slice of the branch ending at `upto` (default: the current message), as `message_path`.
+
+    By default the newest `size` messages; with `before`, the `size` messages before that
+    one; with `around`, the branch through that message and the messages around it. The
+    branch's shape comes from one query of (id, parent_id) pairs; only the messages shown
+    are read in full, so a page costs the same few queries however long the conversation.
+    """
     tree = _Tree(conversation)
     if not tree.parent_of:
-        return []
+        return MessageWindow(messages=[])
     leaf = upto if upto in tree.parent_of else conversation.current_message_id
     if leaf not in tree.parent_of:
         leaf = tree.latest_leaf_under(tree.children_of[None][-1])
+    if around in tree.parent_of and not tree.is_ancestor(around, leaf):
+        leaf = tree.latest_leaf_under(around)  # a message on another branch: show that branch
     ids = tree.path_to(leaf)
-    messages = Message.objects.in_bulk(ids)
-    path = [messages[message_id] for message_id in ids]
+    end = len(ids)
+    if size is not None:
+        if before in tree.parent_of and before in ids:
+            end = ids.index(before)
+        elif around in tree.parent_of and around in ids:
+            end = min(len(ids), ids.index(around) + size // 2)
+    start = 0 if size is None else max(0, end - size)
+    shown = ids[start:end]
+    messages = Message.objects.in_bulk(shown)
+    path = [messages[message_id] for message_id in shown]
     for message in path:
         _set_siblings(message, tree.children_of[message.parent_id])
-    return path
+    return MessageWindow(
+        messages=path, leaf_id=leaf, older_than=shown[0] if start > 0 else None, has_newer=end < len(ids)
+    )
 
 
 def with_siblings(message: Message) -> Message:
