@@ -25,7 +25,7 @@ _STATUSES = {choice for choice, _ in Message.Status.choices}
 _USAGE = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
-class ImportError_(Exception):  # noqa: N801 - ImportError is a builtin
+class ImportError_(Exception):
     """A file that cannot be imported, with a message fit to show the person."""
 
 

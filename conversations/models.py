@@ -66,7 +66,9 @@ class Conversation(models.Model):
                 name="conversation_archived",
                 condition=models.Q(deleted_at__isnull=True, archived_at__isnull=False),
             ),
-            models.Index(fields=["deleted_at"], name="conversation_trash", condition=models.Q(deleted_at__isnull=False)),
+            models.Index(
+                fields=["deleted_at"], name="conversation_trash", condition=models.Q(deleted_at__isnull=False)
+            ),
         ]
         constraints = [_check_bounds(name) for name in PARAMETER_BOUNDS]
 

@@ -56,6 +56,9 @@ class Hit:
 def search_messages(owner, query: str, *, limit: int = 30) -> list[Hit]:
     """The owner's conversations whose title matches `query`, then matching messages, newest first.
 
+    Newest is by id (the order rows were written), which both engines can read from the
+    index without sorting every match.
+
     Deleted conversations never match. Every word of the query must occur (the last one
     may be the start of a word).
     """
@@ -115,14 +118,17 @@ def _fts_query(words: list[str]) -> str:
 
 
 def _sqlite_search(owner_id: int, words: list[str], limit: int):
+    # CROSS JOIN fixes the join order: the full-text index first, newest match first (FTS5
+    # walks rowids backwards), stopping at the limit. Left to itself, SQLite may walk all
+    # the owner's conversations and probe the index for each.
     match = _fts_query(words)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.id, c.title, NULL, highlight(conversations_conversation_fts, 0, %s, %s), "
             "c.archived_at IS NOT NULL "
-            "FROM conversations_conversation_fts f JOIN conversations_conversation c ON c.id = f.rowid "
+            "FROM conversations_conversation_fts f CROSS JOIN conversations_conversation c ON c.id = f.rowid "
             "WHERE conversations_conversation_fts MATCH %s AND c.owner_id = %s AND c.deleted_at IS NULL "
-            "ORDER BY c.updated_at DESC LIMIT 10",
+            "ORDER BY f.rowid DESC LIMIT 10",
             [START, STOP, match, owner_id],
         )
         titles = cursor.fetchall()
@@ -130,8 +136,8 @@ def _sqlite_search(owner_id: int, words: list[str], limit: int):
             "SELECT c.id, c.title, m.id, snippet(conversations_message_fts, 0, %s, %s, '…', %s), "
             "c.archived_at IS NOT NULL "
             "FROM conversations_message_fts f "
-            "JOIN conversations_message m ON m.id = f.rowid "
-            "JOIN conversations_conversation c ON c.id = m.conversation_id "
+            "CROSS JOIN conversations_message m ON m.id = f.rowid "
+            "CROSS JOIN conversations_conversation c ON c.id = m.conversation_id "
             "WHERE conversations_message_fts MATCH %s AND c.owner_id = %s AND c.deleted_at IS NULL "
             "ORDER BY f.rowid DESC LIMIT %s",
             [START, STOP, SNIPPET_WORDS, match, owner_id, limit],
@@ -148,31 +154,68 @@ def _tsquery(words: list[str]) -> str:
     return " & ".join([*(f"'{t}'" for t in terms[:-1]), f"'{terms[-1]}':*"])
 
 
+# Up to this many matches (of everyone's), a search reads them all from the GIN index and
+# sorts them; beyond, the word is common and reading the newest rows backwards finds the
+# first matches soon. PostgreSQL cannot estimate a rare word's matches (it keeps statistics
+# for frequent words only), and left alone it walks a million rows backwards for a word
+# that occurs once.
+PG_ALL_MATCHES = 2000
+
+
 def _pg_search(owner_id: int, words: list[str], limit: int):
     tsquery = _tsquery(words)
     options = f"StartSel={START}, StopSel={STOP}, MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=1"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.id, c.title, NULL, ts_headline('english', c.title, q, %s), c.archived_at IS NOT NULL "
-            "FROM conversations_conversation c, to_tsquery('english', %s) q "
-            "WHERE to_tsvector('english', c.title) @@ q AND c.owner_id = %s AND c.deleted_at IS NULL "
-            "ORDER BY c.updated_at DESC LIMIT 10",
-            [options, tsquery, owner_id],
+        titles = _pg_query(
+            cursor,
+            select="c.id, c.title, NULL, ts_headline('english', c.title, to_tsquery('english', %s), %s), "
+            "c.archived_at IS NOT NULL",
+            select_params=[tsquery, options],
+            table="conversations_conversation",
+            column="c.title",
+            alias="c",
+            joins="",
+            where_params=[owner_id],
+            tsquery=tsquery,
+            limit=10,
         )
-        titles = cursor.fetchall()
-        # The headline is computed for the rows shown only, after the LIMIT.
-        cursor.execute(
-            "SELECT hit.cid, hit.title, hit.mid, ts_headline('english', hit.content, to_tsquery('english', %s), %s), "
-            "hit.archived FROM ("
-            "  SELECT c.id AS cid, c.title, m.id AS mid, m.content, c.archived_at IS NOT NULL AS archived "
-            "  FROM conversations_message m JOIN conversations_conversation c ON c.id = m.conversation_id "
-            "  WHERE to_tsvector('english', m.content) @@ to_tsquery('english', %s) "
-            "  AND c.owner_id = %s AND c.deleted_at IS NULL "
-            "  ORDER BY m.id DESC LIMIT %s"
-            ") hit ORDER BY hit.mid DESC",
-            [tsquery, options, tsquery, owner_id, limit],
+        messages = _pg_query(
+            cursor,
+            select="c.id, c.title, m.id, ts_headline('english', m.content, to_tsquery('english', %s), %s), "
+            "c.archived_at IS NOT NULL",
+            select_params=[tsquery, options],
+            table="conversations_message",
+            column="m.content",
+            alias="m",
+            joins="JOIN conversations_conversation c ON c.id = m.conversation_id",
+            where_params=[owner_id],
+            tsquery=tsquery,
+            limit=limit,
         )
-        return titles, cursor.fetchall()
+    return titles, messages
+
+
+def _pg_query(cursor, *, select, select_params, table, column, alias, joins, where_params, tsquery, limit):
+    owner = "c.owner_id = %s AND c.deleted_at IS NULL"
+    cursor.execute(
+        f"SELECT {alias}.id FROM {table} {alias} WHERE to_tsvector('english', {column}) @@ to_tsquery('english', %s) "  # noqa: S608 - identifiers are this module's constants
+        f"LIMIT {PG_ALL_MATCHES + 1}",
+        [tsquery],
+    )
+    ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return []
+    if len(ids) <= PG_ALL_MATCHES:
+        match, match_params = f"{alias}.id = ANY(%s)", [ids]
+    else:
+        match, match_params = f"to_tsvector('english', {column}) @@ to_tsquery('english', %s)", [tsquery]
+    # The inner query picks the rows; the headline is computed for those only.
+    cursor.execute(
+        f"SELECT {select} FROM (SELECT {alias}.* FROM {table} {alias} {joins} "  # noqa: S608 - identifiers are this module's constants
+        f"WHERE {match} AND {owner} ORDER BY {alias}.id DESC LIMIT %s) {alias} {joins} ORDER BY {alias}.id DESC",
+        [*select_params, *match_params, *where_params, limit],
+    )
+    return cursor.fetchall()
 
 
 # --- Installing the indexes -----------------------------------------------------------
@@ -213,17 +256,17 @@ def _install_sqlite(schema_connection) -> None:
                 f"{column}, content='{table}', content_rowid='id', tokenize='{_TOKENIZER}')"
             )
             cursor.execute(
-                f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table} BEGIN "
+                f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table} BEGIN "  # noqa: S608 - identifiers are this module's constants
                 f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column}); END"
             )
             cursor.execute(
-                f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {table} BEGIN "
+                f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {table} BEGIN "  # noqa: S608 - identifiers are this module's constants
                 f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, old.{column}); END"
             )
             cursor.execute(
-                f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF {column} ON {table} BEGIN "
+                f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF {column} ON {table} BEGIN "  # noqa: S608 - identifiers are this module's constants
                 f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, old.{column}); "
                 f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column}); END"
             )
             if not complete:
-                cursor.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
+                cursor.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")  # noqa: S608 - identifiers are this module's constants

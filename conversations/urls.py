@@ -11,6 +11,7 @@ urlpatterns = [
     path("c/<int:pk>/", views.detail, name="detail"),
     path("c/<int:pk>/settings/", views.conversation_settings, name="settings"),
     path("c/<int:pk>/older/", views.messages_older, name="older"),
+    path("c/<int:pk>/manage/", views.conversation_manage, name="manage"),
     path("c/<int:pk>/rename/", views.conversation_rename, name="rename"),
     path("c/<int:pk>/pin/", views.conversation_pin, name="pin"),
     path("c/<int:pk>/archive/", views.conversation_archive, name="archive"),

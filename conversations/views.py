@@ -93,9 +93,7 @@ def sidebar(request: HttpRequest) -> HttpResponse:
     cursor = request.GET.get("cursor", "")
     if cursor and not request.GET.get("q"):
         archived = request.GET.get("archived") == "1"
-        page = sidebar_page(
-            request.user, cursor=cursor, after_group=request.GET.get("group", ""), archived=archived
-        )
+        page = sidebar_page(request.user, cursor=cursor, after_group=request.GET.get("group", ""), archived=archived)
         return render(request, f"{PAGE}#sidebar-page", {"sidebar": page, "archived": archived})
     return render(request, f"{PAGE}#sidebar", _sidebar_context(request))
 
@@ -120,13 +118,12 @@ def messages_older(request: HttpRequest, pk: int) -> HttpResponse:
 # --- History: rename, pin, archive, delete and undo ------------------------------------
 
 
-def _sidebar_response(request: HttpRequest, **context) -> HttpResponse:
-    """The sidebar's first page, after a change to the list (pin, archive, delete, restore)."""
+def _sidebar_response(request: HttpRequest, *, status: int = 200, **context) -> HttpResponse:
+    """The sidebar's first page, after a change to the list (rename, pin, archive, delete, restore)."""
     archived = request.POST.get("archived_view") == "1"
     page = sidebar_page(request.user, archived=archived)
-    current = request.htmx.current_url_abs_path if request.htmx else ""
-    context = {"sidebar": page, "query": "", "archived": archived, "current_path": current or "", **context}
-    return render(request, f"{PAGE}#sidebar", context)
+    context = {"sidebar": page, "query": "", "archived": archived, **context}
+    return render(request, f"{PAGE}#sidebar", context, status=status)
 
 
 def _history_change(request: HttpRequest, conversation: Conversation, **context) -> HttpResponse:
@@ -141,6 +138,16 @@ def _current(request: HttpRequest) -> Conversation | None:
     if path and path.startswith("/c/"):
         return Conversation(pk=_int(path.split("/")[2]))
     return None
+
+
+@require_GET
+def conversation_manage(request: HttpRequest, pk: int) -> HttpResponse:
+    """A sidebar item with its actions open (loaded on demand: the list itself stays small)."""
+    conversation = _conversation(request, pk)
+    if not request.htmx:
+        return redirect(f"{conversation.get_absolute_url()}#actions")
+    context = {"item": conversation, "open_menu": conversation.pk, "conversation": _current(request)}
+    return render(request, f"{PAGE}#conversation-item", context)
 
 
 @require_POST
@@ -159,9 +166,10 @@ def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
         if error:
             return HttpResponse(error, status=422, content_type="text/plain")
         return redirect(conversation)
-    context = {"item": conversation, "conversation": _current(request), "rename_error": error}
-    response = render(request, f"{PAGE}#conversation-item", context, status=422 if error else 200)
-    if not error and _current(request) and _current(request).pk == conversation.pk:
+    current = _current(request)
+    extra = {"open_menu": conversation.pk, "rename_error": error} if error else {}
+    response = _sidebar_response(request, conversation=current, status=422 if error else 200, **extra)
+    if not error and current is not None and current.pk == conversation.pk:
         # The open conversation's heading shows the new title too.
         response.content += render_to_string(f"{PAGE}#chat-title", {"conversation": conversation, "oob": True}).encode()
     return response
@@ -228,7 +236,9 @@ def conversation_export(request: HttpRequest, pk: int, fmt: str) -> StreamingHtt
 def export_all(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
     if fmt not in _EXPORT_TYPES:
         raise Http404
-    conversations = Conversation.objects.filter(owner=request.user, deleted_at__isnull=True).order_by("-updated_at", "-id")
+    conversations = Conversation.objects.filter(owner=request.user, deleted_at__isnull=True).order_by(
+        "-updated_at", "-id"
+    )
     return _export(conversations.iterator(chunk_size=history.EXPORT_BATCH), fmt, "chatsite-history")
 
 

@@ -30,14 +30,18 @@ def _chain(conversation, count):
     parent = None
     for number in range(count):
         role = "user" if number % 2 == 0 else "assistant"
-        parent = Message.objects.create(conversation=conversation, role=role, content=f"message {number}", parent=parent)
+        parent = Message.objects.create(
+            conversation=conversation, role=role, content=f"message {number}", parent=parent
+        )
     conversation.current_message = parent
     conversation.save(update_fields=["current_message"])
     return parent
 
 
 def _titles(html):
-    return re.findall(r'<li id="conversation-\d+"[^>]*>\s*<a href="/c/\d+/"[^>]*>(?:<span[^>]*>★</span> )?([^<]*)</a>', html)
+    return re.findall(
+        r'<li id="conversation-\d+"[^>]*>\s*<a href="/c/\d+/"[^>]*>(?:<span[^>]*>★</span> )?([^<]*)</a>', html
+    )
 
 
 # --- Sidebar ------------------------------------------------------------------------
@@ -217,7 +221,9 @@ def test_deleting_the_open_conversation_leaves_it_for_the_start_page_with_undo(a
     conversation = Conversation.objects.create(owner=alice, model="m", title="Open one")
 
     response = client_alice.post(
-        f"/c/{conversation.pk}/delete/", htmx=True, headers={"HX-Current-URL": f"http://testserver/c/{conversation.pk}/"}
+        f"/c/{conversation.pk}/delete/",
+        htmx=True,
+        headers={"HX-Current-URL": f"http://testserver/c/{conversation.pk}/"},
     )
 
     assert response["HX-Redirect"] == f"/?undo={conversation.pk}"
@@ -280,7 +286,9 @@ def test_another_person_gets_404_for_every_history_action(alice, client_bob, ind
     assert link.revoked_at is None
 
 
-@pytest.mark.parametrize("url", ["/c/{pk}/older/?before=1", "/c/{pk}/export.json", "/c/{pk}/export.md"])
+@pytest.mark.parametrize(
+    "url", ["/c/{pk}/manage/", "/c/{pk}/older/?before=1", "/c/{pk}/export.json", "/c/{pk}/export.md"]
+)
 def test_another_person_cannot_read_a_conversation_through_history_pages(alice, client_bob, url):
     conversation = Conversation.objects.create(owner=alice, model="m", title="Alice's")
     Message.objects.create(conversation=conversation, role="user", content="alice only")

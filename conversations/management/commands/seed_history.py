@@ -25,13 +25,105 @@ SPAN = timedelta(days=730)  # the history covers two years
 
 
 def _vocabulary(rng: random.Random) -> list[str]:
-    common = (
-        "the of and to in is you that it for on with as are this be at or have from not by but what all "
-        "were when can there use an each which how their if will up other about out many then them these "
-        "so some would make like into time has look two more write go see number way could people than "
-        "first water been call who oil now find long down day did get come made may part python django "
-        "query index server client cache thread socket model prompt token reply stream branch history"
-    ).split()
+    common = [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "you",
+        "that",
+        "it",
+        "for",
+        "on",
+        "with",
+        "as",
+        "are",
+        "this",
+        "be",
+        "at",
+        "or",
+        "have",
+        "from",
+        "not",
+        "by",
+        "but",
+        "what",
+        "all",
+        "were",
+        "when",
+        "can",
+        "there",
+        "use",
+        "an",
+        "each",
+        "which",
+        "how",
+        "their",
+        "if",
+        "will",
+        "up",
+        "other",
+        "about",
+        "out",
+        "many",
+        "then",
+        "them",
+        "these",
+        "so",
+        "some",
+        "would",
+        "make",
+        "like",
+        "into",
+        "time",
+        "has",
+        "look",
+        "two",
+        "more",
+        "write",
+        "go",
+        "see",
+        "number",
+        "way",
+        "could",
+        "people",
+        "than",
+        "first",
+        "water",
+        "been",
+        "call",
+        "who",
+        "oil",
+        "now",
+        "find",
+        "long",
+        "down",
+        "day",
+        "did",
+        "get",
+        "come",
+        "made",
+        "may",
+        "part",
+        "python",
+        "django",
+        "query",
+        "index",
+        "server",
+        "client",
+        "cache",
+        "thread",
+        "socket",
+        "model",
+        "prompt",
+        "token",
+        "reply",
+        "stream",
+        "branch",
+        "history",
+    ]
     syllables = ["ka", "lo", "mi", "ra", "te", "su", "van", "dor", "pel", "qui", "zen", "bro", "tal", "nik", "os"]
     invented = {"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(6000)}
     invented.discard(RARE_WORD)
@@ -45,7 +137,9 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="bench")
         parser.add_argument("--password", default="bench-history")
         parser.add_argument("--conversations", type=int, default=100_000)
-        parser.add_argument("--messages", type=int, default=1_000_000, help="All messages, the long conversation's too.")
+        parser.add_argument(
+            "--messages", type=int, default=1_000_000, help="All messages, the long conversation's too."
+        )
         parser.add_argument("--long", type=int, default=5_000, help="Messages of the one long conversation.")
         parser.add_argument("--reset", action="store_true", help="Remove the account's history first.")
         parser.add_argument("--seed", type=int, default=7)
@@ -68,7 +162,7 @@ class Command(BaseCommand):
         elif Conversation.objects.filter(owner=user).exists():
             raise CommandError(f"{user.username} has part of a history: run again with --reset.")
 
-        rng = random.Random(options["seed"])
+        rng = random.Random(options["seed"])  # noqa: S311 - reproducible sample text, not secrets
         self.words = _vocabulary(rng)
         self.rng = rng
         self.now = timezone.now()
