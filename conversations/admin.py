@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ShareLink
 
 
 class MessageInline(admin.TabularInline):
@@ -27,8 +27,8 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "owner", "model", "updated_at", "created_at"]
-    list_filter = ["model"]
+    list_display = ["__str__", "owner", "model", "updated_at", "created_at", "pinned_at", "archived_at", "deleted_at"]
+    list_filter = ["model", ("deleted_at", admin.EmptyFieldListFilter), ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["title", "owner__username"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
@@ -44,3 +44,11 @@ class MessageAdmin(admin.ModelAdmin):
     list_select_related = ["conversation"]
     raw_id_fields = ["conversation", "parent"]
     readonly_fields = ["client_id", "first_token_ms", "stop_requested", "created_at", "updated_at"]
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    list_display = ["conversation", "created_at", "revoked_at"]
+    list_select_related = ["conversation"]
+    raw_id_fields = ["conversation"]
+    readonly_fields = ["token", "created_at"]
