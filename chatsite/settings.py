@@ -178,6 +178,9 @@ CHAT_STREAMING = env_bool("CHAT_STREAMING", True)
 CHAT_STREAM_SAVE_INTERVAL_MS = env_int("CHAT_STREAM_SAVE_INTERVAL_MS", 250, minimum=10)
 # Replies generated at once per process; more wait their turn.
 CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 128, minimum=1)
+# A model asked for a short title after a conversation's first reply (blank: keep the title
+# taken from the first message). Any model the upstream serves, e.g. mistralai/mistral-tiny.
+CHAT_AUTO_TITLE_MODEL = env_str("CHAT_AUTO_TITLE_MODEL", "")
 # The largest history file (chatsite JSON or ChatGPT's conversations.json) one import accepts.
 CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 

@@ -11,6 +11,17 @@ from conversations.llm import PARAMETER_BOUNDS
 TITLE_LENGTH = 80
 
 
+def title_from(text: str) -> str:
+    """`text` on one line, cut at a word boundary to fit a conversation's title."""
+    title = " ".join(text.split())
+    if len(title) <= TITLE_LENGTH:
+        return title
+    cut = title[: TITLE_LENGTH - 1]
+    if " " in cut and title[TITLE_LENGTH - 1] != " ":
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
 def _bounded(name: str) -> list:
     low, high = PARAMETER_BOUNDS[name]
     return [MinValueValidator(low), MaxValueValidator(high)]

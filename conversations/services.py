@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import generation, history
-from conversations.models import TITLE_LENGTH, Conversation, Message, ShareLink
+from conversations.models import TITLE_LENGTH, Conversation, Message, ShareLink, title_from
 from conversations.selectors import latest_leaf_under
 
 
@@ -190,14 +190,7 @@ def _stored_turn(*, owner, client_id) -> tuple[Message, Message | None]:
 
 
 def _title_from(content: str) -> str:
-    """The first message on one line, cut at a word boundary to fit the title."""
-    title = " ".join(content.split())
-    if len(title) <= TITLE_LENGTH:
-        return title
-    cut = title[: TITLE_LENGTH - 1]
-    if " " in cut and title[TITLE_LENGTH - 1] != " ":
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,.;:-") + "…"
+    return title_from(content)
 
 
 # --- History: rename, pin, archive, delete (with undo), share ------------------------

@@ -341,3 +341,51 @@ def test_a_share_link_shows_the_branch_read_only_to_anyone_and_nothing_else(alic
 
 def test_an_unknown_share_token_is_404(anon_client):
     assert anon_client.get("/s/not-a-token/").status_code == 404
+
+
+# --- Model-made titles -------------------------------------------------------------------
+
+LONG_QUESTION = "Could you please tell me everything about the history of the Roman Empire " * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_titles_the_conversation_after_its_first_reply(client_alice, alice, upstream, settings):
+    from tests.conftest import settle
+
+    settings.CHAT_AUTO_TITLE_MODEL = "title-model"
+    upstream.reply("Rome rose and fell.")
+    upstream.reply('"Roman Empire history."')
+
+    client_alice.post("/c/", {"content": LONG_QUESTION}, htmx=True)
+    settle()
+
+    assert Conversation.objects.get(owner=alice).title == "Roman Empire history"
+    title_request = upstream.completion_requests[-1].json
+    assert title_request["model"] == "title-model" and "Rome rose and fell." in str(title_request["messages"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_title_call_keeps_the_first_messages_title(client_alice, alice, upstream, settings):
+    from tests.conftest import settle
+
+    settings.CHAT_AUTO_TITLE_MODEL = "title-model"
+    upstream.reply("Rome rose and fell.")
+    upstream.fail(500)
+
+    client_alice.post("/c/", {"content": LONG_QUESTION}, htmx=True)
+    settle()
+
+    conversation = Conversation.objects.get(owner=alice)
+    assert conversation.title.startswith("Could you please tell me everything") and conversation.title.endswith("…")
+    assert conversation.messages.get(role="assistant").status == "complete"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_the_setting_no_title_call_is_made(client_alice, alice, upstream):
+    from tests.conftest import settle
+
+    client_alice.post("/c/", {"content": "Hello there"}, htmx=True)
+    settle()
+
+    assert len(upstream.completion_requests) == 1
+    assert Conversation.objects.get(owner=alice).title == "Hello there"
