@@ -138,3 +138,10 @@ def test_the_search_box_works_without_javascript(alice, client_alice):
     html = client_alice.get("/?q=tomatoes").content.decode()
 
     assert "<mark>tomatoes</mark>" in html
+
+
+def test_a_word_of_one_or_two_letters_is_not_taken_as_a_prefix(alice):
+    _conversation(alice, "Kubernetes", "k8s")
+
+    assert search_messages(alice, "ku") == []
+    assert [hit.title for hit in search_messages(alice, "kub")] == ["Kubernetes"]
