@@ -260,6 +260,11 @@ CHAT_DAILY_TOKEN_QUOTA = env_int("CHAT_DAILY_TOKEN_QUOTA", 0, minimum=0)
 CHAT_MONTHLY_TOKEN_QUOTA = env_int("CHAT_MONTHLY_TOKEN_QUOTA", 0, minimum=0)
 # Whether people may create their own account at /accounts/signup/.
 ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", False)
+# A model asked for a short title after a conversation's first reply (blank: keep the title
+# taken from the first message). Any model the upstream serves, e.g. mistralai/mistral-tiny.
+CHAT_AUTO_TITLE_MODEL = env_str("CHAT_AUTO_TITLE_MODEL", "")
+# The largest history file (chatsite JSON or ChatGPT's conversations.json) one import accepts.
+CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 
 # --- Logging: to stderr, with the upstream keys scrubbed from every record ------------
 LOGGING = {

@@ -25,6 +25,7 @@ from conversations.models import (
     Conversation,
     Message,
     ProviderKey,
+    ShareLink,
     Usage,
     UserQuota,
 )
@@ -311,8 +312,8 @@ class MessageInline(_ReadOnly, admin.TabularInline):
 @admin.register(Conversation)
 class ConversationAdmin(_ReadOnly, admin.ModelAdmin):
     view_on_site = False  # the chat page is its owner's only
-    list_display = ["__str__", "owner", "model", "updated_at", "created_at"]
-    list_filter = ["model"]
+    list_display = ["__str__", "owner", "model", "updated_at", "created_at", "pinned_at", "archived_at", "deleted_at"]
+    list_filter = ["model", ("deleted_at", admin.EmptyFieldListFilter), ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["title", "owner__username"]
     list_select_related = ["owner"]
     inlines = [MessageInline]
@@ -324,3 +325,11 @@ class MessageAdmin(_ReadOnly, admin.ModelAdmin):
     list_filter = ["role", "status", "finish_reason"]
     search_fields = ["content", "upstream_id", "conversation__owner__username"]
     list_select_related = ["conversation"]
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    list_display = ["conversation", "created_at", "revoked_at"]
+    list_select_related = ["conversation"]
+    raw_id_fields = ["conversation"]
+    readonly_fields = ["token", "created_at"]

@@ -5,7 +5,7 @@ from django.conf import settings
 
 from conversations import selectors
 from conversations.llm import PARAMETER_BOUNDS
-from conversations.models import ChatModel, Conversation
+from conversations.models import TITLE_LENGTH, Conversation
 
 
 class EditForm(forms.Form):
@@ -50,8 +50,8 @@ class ConversationSettingsForm(forms.ModelForm):
             self.fields[name].widget.attrs.update(min=low, max=high)
         # The enabled models of the catalogue; a chat keeps its model, shown even once turned off.
         self.current_model = self.instance.model if self.instance.pk else selectors.default_model_id()
-        self.catalogue = {model.model_id: model for model in ChatModel.objects.all()}
-        choices = [(model.model_id, model.display_name) for model in self.catalogue.values() if model.enabled]
+        self.catalogue = selectors.chat_catalogue()
+        choices = [(model.model_id, model.display_name) for model in selectors.enabled_chat_models()]
         if self.current_model and self.current_model not in dict(choices):
             known = self.catalogue.get(self.current_model)
             label = f"{known} (turned off)" if known else self.current_model
@@ -93,3 +93,14 @@ class ConversationSettingsForm(forms.ModelForm):
             "top_p": forms.NumberInput(attrs={"step": "0.05"}),
             "max_tokens": forms.NumberInput(attrs={"step": "1"}),
         }
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(max_length=TITLE_LENGTH, required=False, label="Title")
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="Export file",
+        help_text="A chatsite JSON export, or conversations.json from the ZIP file of a ChatGPT data export.",
+    )

@@ -29,7 +29,7 @@ from django.db import DatabaseError, close_old_connections, connections, transac
 from django.utils import timezone
 
 from conversations import keys, llm, selectors, usage
-from conversations.models import Message, Usage
+from conversations.models import Conversation, Message, Usage, title_from
 from conversations.payload import build_messages
 
 logger = logging.getLogger(__name__)
@@ -220,9 +220,71 @@ def _run(message_id: int, live: _Live) -> None:
         with live.changed:
             live.finished = True
             live.changed.notify_all()
-        with _live_lock:
-            _live.pop(message_id, None)
-        connections.close_all()  # this thread's connections only
+        try:
+            # After the followers have their `done`; before the reply counts as idle.
+            _retitle(message_id)
+        finally:
+            with _live_lock:
+                _live.pop(message_id, None)
+            connections.close_all()  # this thread's connections only
+
+
+TITLE_PROMPT = (
+    "Write a short title (at most 6 words) for the conversation below, in its language. "
+    "Answer with the title only: no quotes, no punctuation at the end."
+)
+
+
+def _retitle(message_id: int) -> None:
+    """With CHAT_AUTO_TITLE_MODEL set: after the first reply, ask that model for a better title.
+
+    The title taken from the first message stays when the call fails, answers nothing
+    usable, or the person renamed the conversation meanwhile.
+    """
+    model = settings.CHAT_AUTO_TITLE_MODEL
+    if not model:
+        return
+    try:
+        message = Message.objects.select_related("conversation__owner", "parent").get(pk=message_id)
+        question = message.parent
+        first_reply = question is not None and question.parent_id is None and message.role == Message.Role.ASSISTANT
+        conversation = message.conversation
+        if not (first_reply and message.status == Message.Status.COMPLETE):
+            return
+        if conversation.title != title_from(question.content):
+            return  # renamed by the person: theirs wins
+        # The owner's key, and a usage row: the title is paid for like the reply.
+        key = keys.resolve_key(conversation.owner)
+        call = _Call(message, key, model=model)
+        try:
+            completion = llm.chat_completion(
+                messages=[
+                    {"role": "system", "content": TITLE_PROMPT},
+                    {"role": "user", "content": f"{question.content[:2000]}\n\n---\n\n{message.content[:2000]}"},
+                ],
+                model=model,
+                params={"max_tokens": 24, "temperature": 0.2},
+                config=key.config(),
+            )
+        except llm.UpstreamError as error:
+            call.failed(error)
+            raise
+        call.ended(Usage.Status.COMPLETE, latency_ms=completion.latency_ms, **completion.usage)
+        title = _clean_title(completion.content)
+        if title:
+            Conversation.objects.filter(pk=conversation.pk, title=conversation.title).update(title=title)
+    except llm.UpstreamError as error:
+        logger.info("no model-made title for message %s: %s", message_id, error)
+    except Exception:
+        logger.exception("making a title for message %s failed unexpectedly", message_id)
+
+
+def _clean_title(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    title = lines[0].strip().strip("#*_`\"'“”‘’ ").removeprefix("Title:").strip().strip("\"'“”‘’ ").rstrip(".")
+    return title_from(title)
 
 
 def _generate(message_id: int, live: _Live) -> None:
@@ -305,15 +367,16 @@ def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") 
 class _Call:
     """The usage row of one upstream call, written when the call has ended (see conversations.usage)."""
 
-    def __init__(self, message: Message, key: keys.ResolvedKey):
+    def __init__(self, message: Message, key: keys.ResolvedKey, *, model: str = ""):
         self.message, self.key = message, key
+        self.model = model or message.conversation.model
 
     def ended(self, status: str, *, error_code: str = "", **stats) -> None:
         try:
             usage.record(
                 user_id=self.message.conversation.owner_id,
                 key=self.key.provider_key,
-                model=self.message.conversation.model,
+                model=self.model,
                 message_id=self.message.pk,
                 status=status,
                 error_code=error_code,

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.cache import cache
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.urls import reverse
@@ -9,6 +10,17 @@ from conversations import markdown
 from conversations.llm import PARAMETER_BOUNDS
 
 TITLE_LENGTH = 80
+
+
+def title_from(text: str) -> str:
+    """`text` on one line, cut at a word boundary to fit a conversation's title."""
+    title = " ".join(text.split())
+    if len(title) <= TITLE_LENGTH:
+        return title
+    cut = title[: TITLE_LENGTH - 1]
+    if " " in cut and title[TITLE_LENGTH - 1] != " ":
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:-") + "…"
 
 
 def _bounded(name: str) -> list:
@@ -39,10 +51,37 @@ class Conversation(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    # History: pinned conversations come first in the sidebar, archived ones leave it, and
+    # deleted ones wait in the trash (undo) until `manage.py purge_trash` removes them.
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent")]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent"),
+            # One partial index per sidebar list, so each page is a short index range scan
+            # however many conversations the owner has in the other lists.
+            models.Index(
+                fields=["owner", "-updated_at", "-id"],
+                name="conversation_sidebar",
+                condition=models.Q(deleted_at__isnull=True, archived_at__isnull=True, pinned_at__isnull=True),
+            ),
+            models.Index(
+                fields=["owner", "-updated_at", "-id"],
+                name="conversation_pinned",
+                condition=models.Q(deleted_at__isnull=True, pinned_at__isnull=False),
+            ),
+            models.Index(
+                fields=["owner", "-updated_at", "-id"],
+                name="conversation_archived",
+                condition=models.Q(deleted_at__isnull=True, archived_at__isnull=False),
+            ),
+            models.Index(
+                fields=["deleted_at"], name="conversation_trash", condition=models.Q(deleted_at__isnull=False)
+            ),
+        ]
         constraints = [_check_bounds(name) for name in PARAMETER_BOUNDS]
 
     def __str__(self) -> str:
@@ -151,6 +190,14 @@ class Message(models.Model):
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 
 
+# The catalogue is read from the cache by conversations.selectors.chat_catalogue.
+CATALOGUE_CACHE_KEY = "chatsite:chat-model-catalogue"
+
+
+def _forget_catalogue() -> None:
+    cache.delete(CATALOGUE_CACHE_KEY)
+
+
 class ChatModel(models.Model):
     """A model the chat page offers: the catalogue admins keep."""
 
@@ -172,6 +219,15 @@ class ChatModel(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.model_id
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        _forget_catalogue()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        _forget_catalogue()
+        return result
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
@@ -273,3 +329,21 @@ class Usage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} · {self.total_tokens} tokens · {self.status}"
+
+
+class ShareLink(models.Model):
+    """A read-only public link to one conversation's current branch, until its owner revokes it."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="share_links")
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "revoked_at"], name="share_conversation")]
+
+    def __str__(self) -> str:
+        return f"Share of {self.conversation_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("conversations:shared", args=[self.token])

@@ -1,20 +1,108 @@
 """Reads of the conversations domain."""
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
 
-from conversations.models import ChatModel, Conversation, Message
+from conversations.models import CATALOGUE_CACHE_KEY, ChatModel, Conversation, Message
 
-SIDEBAR_LIMIT = 50
+SIDEBAR_PAGE = 50
+PINNED_LIMIT = 100
+MESSAGE_PAGE = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SIDEBAR_FIELDS = ("id", "title", "updated_at", "pinned_at", "archived_at")
 
 
-def sidebar_conversations(owner, *, query: str = "") -> list[Conversation]:
-    """The owner's most recently active conversations, newest first; `query` filters the titles."""
-    conversations = Conversation.objects.filter(owner=owner)
-    if query:
-        conversations = conversations.filter(title__icontains=query)
-    return list(conversations.only("id", "title", "updated_at")[:SIDEBAR_LIMIT])
+@dataclass
+class SidebarGroup:
+    label: str  # "" when the group continues the previous page's last group
+    items: list[Conversation]
+
+
+@dataclass
+class SidebarPage:
+    pinned: list[Conversation] = field(default_factory=list)
+    groups: list[SidebarGroup] = field(default_factory=list)
+    next_cursor: str = ""  # pass back as `cursor` for the next page; "" on the last page
+    last_group: str = ""  # pass back as `after_group`, so a page does not repeat a heading
+    archived: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.pinned or self.groups)
+
+
+def sidebar_page(owner, *, cursor: str = "", after_group: str = "", archived: bool = False) -> SidebarPage:
+    """One page of the owner's conversations for the sidebar, newest first, grouped by day.
+
+    The first page also holds the pinned conversations. Pages are cut by keyset
+    (`cursor` = updated_at and id of the last row shown), so every page costs the same
+    two index range scans however long the history is. Deleted conversations never
+    appear; archived ones only with `archived=True`.
+    """
+    live = Conversation.objects.filter(owner=owner, deleted_at__isnull=True).only(*_SIDEBAR_FIELDS)
+    page = SidebarPage(archived=archived)
+    if archived:
+        rows = live.filter(archived_at__isnull=False)
+    else:
+        rows = live.filter(archived_at__isnull=True, pinned_at__isnull=True)
+        if not cursor:
+            page.pinned = list(live.filter(pinned_at__isnull=False).order_by("-updated_at", "-id")[:PINNED_LIMIT])
+    position = _parse_cursor(cursor)
+    if position is not None:
+        updated_at, pk = position
+        rows = rows.filter(updated_at__lte=updated_at).exclude(updated_at=updated_at, id__gte=pk)
+    items = list(rows.order_by("-updated_at", "-id")[: SIDEBAR_PAGE + 1])
+    if len(items) > SIDEBAR_PAGE:
+        items = items[:SIDEBAR_PAGE]
+        page.next_cursor = _cursor(items[-1])
+    page.groups = _grouped(items, after_group)
+    page.last_group = page.groups[-1].label or after_group if page.groups else after_group
+    return page
+
+
+def _cursor(conversation: Conversation) -> str:
+    micros = (conversation.updated_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{conversation.pk}"
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, int] | None:
+    try:
+        micros, pk = (int(part) for part in cursor.split("."))
+    except ValueError:
+        return None
+    return _EPOCH + timedelta(microseconds=micros), pk
+
+
+def day_group(moment: datetime, today) -> str:
+    """Today, Yesterday, Previous 7 days, Previous 30 days or Older, in the site's time zone."""
+    days = (today - timezone.localtime(moment).date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days <= 7:
+        return "Previous 7 days"
+    if days <= 30:
+        return "Previous 30 days"
+    return "Older"
+
+
+def _grouped(items: list[Conversation], after_group: str) -> list[SidebarGroup]:
+    today = timezone.localdate()
+    groups: list[SidebarGroup] = []
+    current = after_group
+    for item in items:
+        label = day_group(item.updated_at, today)
+        if not groups or label != current:
+            groups.append(SidebarGroup(label="" if label == current else label, items=[]))
+            current = label
+        groups[-1].items.append(item)
+    return groups
 
 
 class _Tree:
@@ -36,6 +124,15 @@ class _Tree:
             node = self.parent_of[node]
         return path[::-1]
 
+    def is_ancestor(self, message_id: int, of: int | None) -> bool:
+        """Whether `message_id` is on the path from the root to `of`."""
+        node = of
+        while node is not None and node in self.parent_of:
+            if node == message_id:
+                return True
+            node = self.parent_of[node]
+        return False
+
     def latest_leaf_under(self, message_id: int) -> int:
         """Follow the newest child down: where the person lands when they switch to this message."""
         node = message_id
@@ -50,18 +147,56 @@ def message_path(conversation: Conversation, *, upto: int | None = None) -> list
     Each message carries `sibling_ids` (itself and its alternatives, oldest first),
     `sibling_index` (1-based) and `previous_sibling_id` / `next_sibling_id`, for the "2/3" arrows.
     """
+    return message_window(conversation, upto=upto, size=None).messages
+
+
+@dataclass
+class MessageWindow:
+    messages: list[Message]
+    leaf_id: int | None = None  # the end of the branch shown
+    older_than: int | None = None  # the first message shown, when older ones exist
+    has_newer: bool = False
+
+
+def message_window(
+    conversation: Conversation,
+    *,
+    upto: int | None = None,
+    before: int | None = None,
+    around: int | None = None,
+    size: int | None = MESSAGE_PAGE,
+) -> MessageWindow:
+    """A slice of the branch ending at `upto` (default: the current message), as `message_path`.
+
+    By default the newest `size` messages; with `before`, the `size` messages before that
+    one; with `around`, the branch through that message and the messages around it. The
+    branch's shape comes from one query of (id, parent_id) pairs; only the messages shown
+    are read in full, so a page costs the same few queries however long the conversation.
+    """
     tree = _Tree(conversation)
     if not tree.parent_of:
-        return []
+        return MessageWindow(messages=[])
     leaf = upto if upto in tree.parent_of else conversation.current_message_id
     if leaf not in tree.parent_of:
         leaf = tree.latest_leaf_under(tree.children_of[None][-1])
+    if around in tree.parent_of and not tree.is_ancestor(around, leaf):
+        leaf = tree.latest_leaf_under(around)  # a message on another branch: show that branch
     ids = tree.path_to(leaf)
-    messages = Message.objects.in_bulk(ids)
-    path = [messages[message_id] for message_id in ids]
+    end = len(ids)
+    if size is not None:
+        if before in tree.parent_of and before in ids:
+            end = ids.index(before)
+        elif around in tree.parent_of and around in ids:
+            end = min(len(ids), ids.index(around) + size // 2)
+    start = 0 if size is None else max(0, end - size)
+    shown = ids[start:end]
+    messages = Message.objects.in_bulk(shown)
+    path = [messages[message_id] for message_id in shown]
     for message in path:
         _set_siblings(message, tree.children_of[message.parent_id])
-    return path
+    return MessageWindow(
+        messages=path, leaf_id=leaf, older_than=shown[0] if start > 0 else None, has_newer=end < len(ids)
+    )
 
 
 def with_siblings(message: Message) -> Message:
@@ -83,27 +218,43 @@ def _set_siblings(message: Message, sibling_ids: list[int]) -> None:
     message.next_sibling_id = sibling_ids[index + 1] if index + 1 < len(sibling_ids) else None
 
 
+CATALOGUE_SECONDS = 30
+
+
+def chat_catalogue() -> dict[str, ChatModel]:
+    """Every model of the catalogue by upstream id, kept in the cache: each chat page and each
+    reply reads it, and it changes only when an admin edits it (ChatModel.save clears it; other
+    processes without a shared cache see the change within CATALOGUE_SECONDS)."""
+    catalogue = cache.get(CATALOGUE_CACHE_KEY)
+    if catalogue is None:
+        catalogue = {model.model_id: model for model in ChatModel.objects.all()}
+        cache.set(CATALOGUE_CACHE_KEY, catalogue, CATALOGUE_SECONDS)
+    return catalogue
+
+
 def enabled_chat_models() -> list[ChatModel]:
     """The models a person may choose, as the chat page offers them."""
-    return list(ChatModel.objects.filter(enabled=True))
+    return sorted(
+        (model for model in chat_catalogue().values() if model.enabled), key=lambda m: (m.display_name, m.model_id)
+    )
 
 
 def default_model_id() -> str:
     """The model of a new chat: AIMLAPI_MODEL unless the catalogue turned it off, else the first enabled one."""
-    catalogue = {model.model_id: model for model in ChatModel.objects.all()}
-    configured = catalogue.get(settings.AIMLAPI_MODEL)
+    configured = chat_catalogue().get(settings.AIMLAPI_MODEL)
     if configured is None or configured.enabled:
         return settings.AIMLAPI_MODEL
-    enabled = [model for model in catalogue.values() if model.enabled]
-    return min(enabled, key=lambda model: (model.display_name, model.model_id)).model_id if enabled else ""
+    enabled = enabled_chat_models()
+    return enabled[0].model_id if enabled else ""
 
 
 def model_default_params(model_id: str) -> dict:
     """The catalogue's default generation parameters for a model (empty when it has none)."""
-    chat_model = ChatModel.objects.filter(model_id=model_id).only("default_params").first()
+    chat_model = chat_catalogue().get(model_id)
     return dict(chat_model.default_params) if chat_model and isinstance(chat_model.default_params, dict) else {}
 
 
 def model_is_turned_off(model_id: str) -> bool:
     """True when the catalogue lists the model as disabled (models it does not list are not refused)."""
-    return ChatModel.objects.filter(model_id=model_id, enabled=False).exists()
+    chat_model = chat_catalogue().get(model_id)
+    return chat_model is not None and not chat_model.enabled

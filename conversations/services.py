@@ -7,14 +7,17 @@ saves it as it arrives and ends it as `complete`, `stopped` or `error`. Messages
 tree: Regenerate and Edit add alternatives beside a message and never change or delete one.
 """
 
+import secrets
 import uuid
+from datetime import timedelta
 
+from django.conf import settings as django_settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations import generation, quotas, selectors
-from conversations.models import TITLE_LENGTH, Conversation, Message, UserQuota
+from conversations import generation, history, quotas, selectors
+from conversations.models import TITLE_LENGTH, Conversation, Message, ShareLink, UserQuota, title_from
 from conversations.selectors import latest_leaf_under
 
 
@@ -222,5 +225,148 @@ def _stored_turn(*, owner, client_id) -> tuple[Message, Message | None]:
 
 
 def _title_from(content: str) -> str:
-    title = " ".join(content.split())
-    return title if len(title) <= TITLE_LENGTH else title[: TITLE_LENGTH - 1].rstrip() + "…"
+    return title_from(content)
+
+
+# --- History: rename, pin, archive, delete (with undo), share ------------------------
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    """Give a conversation a title of the person's choosing (blank shows "New chat")."""
+    title = " ".join(title.split())
+    if len(title) > TITLE_LENGTH:
+        raise ChatError(f"A title can have at most {TITLE_LENGTH} characters.")
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return conversation
+
+
+def conversation_pin(*, conversation: Conversation, pinned: bool) -> Conversation:
+    """Pin a conversation to the top of the sidebar, or unpin it."""
+    conversation.pinned_at = timezone.now() if pinned else None
+    conversation.save(update_fields=["pinned_at"])
+    return conversation
+
+
+def conversation_archive(*, conversation: Conversation, archived: bool) -> Conversation:
+    """Move a conversation out of the sidebar into the archive (still searchable), or back."""
+    conversation.archived_at = timezone.now() if archived else None
+    if archived:
+        conversation.pinned_at = None
+    conversation.save(update_fields=["archived_at", "pinned_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> Conversation:
+    """Move a conversation to the trash: gone from every page at once, restorable until purged.
+
+    Its share links are revoked (Undo does not bring them back). `conversation_purge_trash` (the `purge_trash` command)
+    deletes it for good.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        conversation.deleted_at = now
+        conversation.save(update_fields=["deleted_at"])
+        ShareLink.objects.filter(conversation=conversation, revoked_at__isnull=True).update(revoked_at=now)
+    # A reply still being written is left to finish, so that Undo gives everything back.
+    return conversation
+
+
+def conversation_restore(*, conversation: Conversation) -> Conversation:
+    """Take a conversation back out of the trash (the Undo after a delete)."""
+    conversation.deleted_at = None
+    conversation.save(update_fields=["deleted_at"])
+    return conversation
+
+
+def conversation_purge_trash(*, older_than: timedelta) -> int:
+    """Delete for good the conversations in the trash for longer than `older_than`; returns how many."""
+    cutoff = timezone.now() - older_than
+    purged = 0
+    for conversation in Conversation.objects.filter(deleted_at__lt=cutoff).only("pk").iterator():
+        with transaction.atomic():
+            Conversation.objects.filter(pk=conversation.pk).update(current_message=None)
+            conversation.delete()
+        purged += 1
+    return purged
+
+
+def share_create(*, conversation: Conversation) -> ShareLink:
+    """The conversation's public read-only link: the existing one, or a new unguessable token."""
+    existing = conversation.share_links.filter(revoked_at__isnull=True).first()
+    if existing is not None:
+        return existing
+    return ShareLink.objects.create(conversation=conversation, token=secrets.token_urlsafe(32))
+
+
+def share_revoke(*, conversation: Conversation) -> int:
+    """Make every share link of the conversation stop working; returns how many were active."""
+    return conversation.share_links.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# --- Import ---------------------------------------------------------------------------
+
+
+def conversation_import(*, owner, raw: bytes) -> list[Conversation]:
+    """Store every conversation of an export file (chatsite JSON or ChatGPT), or none.
+
+    Raises ChatError, with what is wrong, for a file that is too large or malformed;
+    the whole file is checked before anything is written, and written in one transaction.
+    """
+    limit = django_settings.CHAT_IMPORT_MAX_BYTES
+    if len(raw) > limit:
+        raise ChatError(f"This file is {len(raw):,} bytes; the limit is {limit:,} bytes (CHAT_IMPORT_MAX_BYTES).")
+    try:
+        imported = history.parse_import(raw)
+    except history.ImportError_ as error:
+        raise ChatError(f"Nothing was imported. {error}") from None
+    if not imported:
+        raise ChatError("Nothing was imported: the file holds no conversations.")
+    now = timezone.now()
+    stored = []
+    with transaction.atomic():
+        for item in imported:
+            conversation = Conversation.objects.create(
+                owner=owner,
+                title=item.title,
+                model=item.model,
+                system_prompt=item.system_prompt,
+                created_at=item.created_at or now,
+                updated_at=item.updated_at or item.created_at or now,
+                pinned_at=now if item.pinned else None,
+                archived_at=now if item.archived else None,
+                **item.params,
+            )
+            messages = Message.objects.bulk_create(
+                [
+                    Message(
+                        conversation=conversation,
+                        role=message.role,
+                        content=message.content,
+                        status=message.status,
+                        model=message.model,
+                        finish_reason=message.finish_reason,
+                        prompt_tokens=message.prompt_tokens,
+                        completion_tokens=message.completion_tokens,
+                        total_tokens=message.total_tokens,
+                        latency_ms=message.latency_ms,
+                        first_token_ms=message.first_token_ms,
+                        error_code=message.error_code,
+                        error=message.error,
+                        created_at=message.created_at or conversation.created_at,
+                    )
+                    for message in item.messages
+                ]
+            )
+            # The tree's links need the ids just given: set them in a second statement.
+            linked = []
+            for message, source in zip(messages, item.messages, strict=True):
+                if source.parent is not None:
+                    message.parent_id = messages[source.parent].pk
+                    linked.append(message)
+            Message.objects.bulk_update(linked, ["parent"], batch_size=500)
+            if item.current is not None:
+                conversation.current_message_id = messages[item.current].pk
+                conversation.save(update_fields=["current_message"])
+            stored.append(conversation)
+    return stored

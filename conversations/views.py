@@ -13,20 +13,24 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url, reswap, retarget
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
 from chatsite.security import SignupThrottle, ThrottledLoginView, client_ip
-from conversations import generation, selectors, services
-from conversations.forms import ConversationSettingsForm, EditForm, MessageForm
-from conversations.models import Conversation, Message
-from conversations.selectors import message_path, sidebar_conversations, with_siblings
+from conversations import generation, history, selectors, services
+from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm
+from conversations.models import Conversation, Message, ShareLink
+from conversations.search import search_messages
+from conversations.selectors import message_path, message_window, sidebar_page, with_siblings
 
 PAGE = "conversations/chat.html"
+HISTORY_PAGE = "conversations/history.html"
+SHARED_PAGE = "conversations/shared.html"
 
 
 def _conversation(request: HttpRequest, pk: int) -> Conversation:
-    return get_object_or_404(Conversation, pk=pk, owner=request.user)
+    """The signed-in person's conversation (not one in the trash), or 404."""
+    return get_object_or_404(Conversation, pk=pk, owner=request.user, deleted_at__isnull=True)
 
 
 def _message(request: HttpRequest, pk: int, message_pk: int, **filters) -> tuple[Conversation, Message]:
@@ -36,41 +40,275 @@ def _message(request: HttpRequest, pk: int, message_pk: int, **filters) -> tuple
 
 def _page(request: HttpRequest, template: str, *, conversation=None, status=200, **context) -> HttpResponse:
     if conversation is not None:
-        context.setdefault("messages_list", message_path(conversation))
-        last = context["messages_list"][-1:] or context.get("turn", [])[-1:]
-        context.setdefault("message_form", MessageForm(initial={"parent": last[0].pk if last else None}))
+        if "messages_list" not in context:
+            window = message_window(conversation, around=_int(request.GET.get("m")))
+            context.update(messages_list=window.messages, window=window)
+        # Replies continue the branch shown, from its end (which a window may not include).
+        window = context.get("window")
+        last_id = window.leaf_id if window else None
+        if last_id is None:
+            last = context["messages_list"][-1:] or context.get("turn", [])[-1:]
+            last_id = last[0].pk if last else None
+        context.setdefault("message_form", MessageForm(initial={"parent": last_id}))
         context.setdefault("settings_form", ConversationSettingsForm(instance=conversation, prefix="settings"))
+        context.setdefault("share_link", conversation.share_links.filter(revoked_at__isnull=True).first())
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
     context.setdefault("message_form", MessageForm())
-    query = request.GET.get("q", "").strip()
-    context.update(
-        conversation=conversation,
-        sidebar=sidebar_conversations(request.user, query=query),
-        query=query,
-        default_model=selectors.default_model_id(),
-    )
+    context.update(conversation=conversation, default_model=selectors.default_model_id(), **_sidebar_context(request))
     return render(request, template, context, status=status)
+
+
+def _sidebar_context(request: HttpRequest) -> dict:
+    """The sidebar's list: search results for `?q=`, else a page of conversations (`?archived=1`, `?after=`)."""
+    query = request.GET.get("q", "").strip()
+    archived = request.GET.get("archived") == "1"
+    if query:
+        return {"query": query, "hits": search_messages(request.user, query), "sidebar": None, "archived": archived}
+    page = sidebar_page(request.user, cursor=request.GET.get("after", ""), archived=archived)
+    return {"query": "", "sidebar": page, "archived": archived}
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return _page(request, PAGE)
+    undo_pk = _int(request.GET.get("undo"))
+    undo = None
+    if undo_pk is not None:
+        undo = Conversation.objects.filter(pk=undo_pk, owner=request.user, deleted_at__isnull=False).first()
+    return _page(request, PAGE, undo=undo)
 
 
 @require_GET
 def sidebar(request: HttpRequest) -> HttpResponse:
-    """The conversation list, filtered by title (`?q=`), for the sidebar's search box."""
-    query = request.GET.get("q", "").strip()
+    """The sidebar's list for htmx: search results (`?q=`), or the page after `?cursor=` ("load more")."""
     if not request.htmx:
-        return redirect(reverse("conversations:index") + (f"?{urlencode({'q': query})}" if query else ""))
-    context = {"sidebar": sidebar_conversations(request.user, query=query), "query": query}
-    return render(request, f"{PAGE}#sidebar", context)
+        params = {key: request.GET[key] for key in ("q", "archived") if request.GET.get(key)}
+        if request.GET.get("cursor"):
+            params["after"] = request.GET["cursor"]
+        return redirect(reverse("conversations:index") + (f"?{urlencode(params)}" if params else ""))
+    cursor = request.GET.get("cursor", "")
+    if cursor and not request.GET.get("q"):
+        archived = request.GET.get("archived") == "1"
+        page = sidebar_page(request.user, cursor=cursor, after_group=request.GET.get("group", ""), archived=archived)
+        return render(request, f"{PAGE}#sidebar-page", {"sidebar": page, "archived": archived})
+    return render(request, f"{PAGE}#sidebar", _sidebar_context(request))
 
 
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, PAGE, conversation=_conversation(request, pk))
+
+
+@require_GET
+def messages_older(request: HttpRequest, pk: int) -> HttpResponse:
+    """The messages before `?before=` on the branch ending at `?leaf=`: scrolling up a long conversation."""
+    conversation = _conversation(request, pk)
+    before = _int(request.GET.get("before"))
+    if not request.htmx:
+        return redirect(f"{conversation.get_absolute_url()}?m={before}#message-{before}")
+    window = message_window(conversation, upto=_int(request.GET.get("leaf")), before=before)
+    context = {"conversation": conversation, "messages_list": window.messages, "window": window}
+    return render(request, f"{PAGE}#older-messages", context)
+
+
+# --- History: rename, pin, archive, delete and undo ------------------------------------
+
+
+def _sidebar_response(request: HttpRequest, *, status: int = 200, **context) -> HttpResponse:
+    """The sidebar's first page, after a change to the list (rename, pin, archive, delete, restore)."""
+    archived = request.POST.get("archived_view") == "1"
+    page = sidebar_page(request.user, archived=archived)
+    context = {"sidebar": page, "query": "", "archived": archived, **context}
+    return render(request, f"{PAGE}#sidebar", context, status=status)
+
+
+def _history_change(request: HttpRequest, conversation: Conversation, **context) -> HttpResponse:
+    if not request.htmx:
+        return redirect(request.POST.get("next") or conversation.get_absolute_url())
+    return _sidebar_response(request, conversation=_current(request), **context)
+
+
+def _current(request: HttpRequest) -> Conversation | None:
+    """The conversation the person has open, for the sidebar's highlight (from htmx's HX-Current-URL)."""
+    path = request.htmx.current_url_abs_path if request.htmx else None
+    if path and path.startswith("/c/"):
+        return Conversation(pk=_int(path.split("/")[2]))
+    return None
+
+
+@require_GET
+def conversation_manage(request: HttpRequest, pk: int) -> HttpResponse:
+    """A sidebar item with its actions open (loaded on demand: the list itself stays small)."""
+    conversation = _conversation(request, pk)
+    if not request.htmx:
+        return redirect(f"{conversation.get_absolute_url()}#actions")
+    context = {"item": conversation, "open_menu": conversation.pk, "conversation": _current(request)}
+    return render(request, f"{PAGE}#conversation-item", context)
+
+
+@require_POST
+def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = _conversation(request, pk)
+    form = RenameForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
+        except services.ChatError as refused:
+            error = str(refused)
+    else:
+        error = form.errors["title"][0]
+    if not request.htmx:
+        if error:
+            return HttpResponse(error, status=422, content_type="text/plain")
+        return redirect(conversation)
+    current = _current(request)
+    extra = {"open_menu": conversation.pk, "rename_error": error} if error else {}
+    response = _sidebar_response(request, conversation=current, status=422 if error else 200, **extra)
+    if not error and current is not None and current.pk == conversation.pk:
+        # The open conversation's heading shows the new title too.
+        response.content += render_to_string(f"{PAGE}#chat-title", {"conversation": conversation, "oob": True}).encode()
+    return response
+
+
+@require_POST
+def conversation_pin(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = _conversation(request, pk)
+    services.conversation_pin(conversation=conversation, pinned=request.POST.get("pinned") == "1")
+    return _history_change(request, conversation)
+
+
+@require_POST
+def conversation_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = _conversation(request, pk)
+    services.conversation_archive(conversation=conversation, archived=request.POST.get("archived") == "1")
+    return _history_change(request, conversation)
+
+
+@require_POST
+def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = _conversation(request, pk)
+    services.conversation_delete(conversation=conversation)
+    undo_url = f"{reverse('conversations:index')}?{urlencode({'undo': conversation.pk})}"
+    current = _current(request)
+    if not request.htmx:
+        return redirect(undo_url)
+    if current is not None and current.pk == conversation.pk:
+        return HttpResponseClientRedirect(undo_url)  # the open conversation is gone: leave it
+    return _sidebar_response(request, conversation=current, undo=conversation)
+
+
+@require_POST
+def conversation_restore(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = get_object_or_404(Conversation, pk=pk, owner=request.user, deleted_at__isnull=False)
+    services.conversation_restore(conversation=conversation)
+    if not request.htmx:
+        return redirect(conversation)
+    return _sidebar_response(request, conversation=_current(request))
+
+
+# --- Export and import ------------------------------------------------------------------
+
+_EXPORT_TYPES = {"json": "application/json", "md": "text/markdown; charset=utf-8"}
+
+
+def _export(conversations, fmt: str, filename: str) -> StreamingHttpResponse:
+    pieces = history.export_json(conversations) if fmt == "json" else history.export_markdown(conversations)
+    response = StreamingHttpResponse((piece.encode() for piece in pieces), content_type=_EXPORT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def conversation_export(request: HttpRequest, pk: int, fmt: str) -> StreamingHttpResponse:
+    conversation = _conversation(request, pk)
+    if fmt not in _EXPORT_TYPES:
+        raise Http404
+    return _export([conversation], fmt, f"chatsite-conversation-{conversation.pk}")
+
+
+@require_GET
+def export_all(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
+    if fmt not in _EXPORT_TYPES:
+        raise Http404
+    conversations = Conversation.objects.filter(owner=request.user, deleted_at__isnull=True).order_by(
+        "-updated_at", "-id"
+    )
+    return _export(conversations.iterator(chunk_size=history.EXPORT_BATCH), fmt, "chatsite-history")
+
+
+@require_http_methods(["GET", "POST"])
+def history_page(request: HttpRequest) -> HttpResponse:
+    """Export everything, import a file, and the way to the archive."""
+    form = ImportForm()
+    imported, status = None, 200
+    if request.method == "POST":
+        form = ImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            limit = settings.CHAT_IMPORT_MAX_BYTES
+            try:
+                if upload.size > limit:
+                    raise services.ChatError(
+                        f"Nothing was imported: this file is {upload.size:,} bytes and the limit is {limit:,} bytes."
+                    )
+                imported = services.conversation_import(owner=request.user, raw=upload.read())
+            except services.ChatError as error:
+                form.add_error("file", str(error))
+        if form.errors:
+            status = 422
+    context = {"import_form": form, "imported": imported, "max_bytes": settings.CHAT_IMPORT_MAX_BYTES}
+    return render(request, HISTORY_PAGE, context, status=status)
+
+
+# --- Share links ----------------------------------------------------------------------
+
+
+@require_POST
+def share_create(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = _conversation(request, pk)
+    link = services.share_create(conversation=conversation)
+    return _share_response(request, conversation, link)
+
+
+@require_POST
+def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = _conversation(request, pk)
+    services.share_revoke(conversation=conversation)
+    return _share_response(request, conversation, None)
+
+
+def _share_response(request: HttpRequest, conversation: Conversation, link: ShareLink | None) -> HttpResponse:
+    if not request.htmx:
+        return redirect(conversation)
+    return render(request, f"{PAGE}#share-panel", {"conversation": conversation, "share_link": link})
+
+
+@login_not_required
+@require_GET
+def shared(request: HttpRequest, token: str) -> HttpResponse:
+    """The public, read-only page of a share link: one conversation's current branch and nothing else."""
+    link = get_object_or_404(
+        ShareLink.objects.select_related("conversation"),
+        token=token,
+        revoked_at__isnull=True,
+        conversation__deleted_at__isnull=True,
+    )
+    conversation = link.conversation
+    context = {"conversation": conversation, "messages_list": message_path(conversation)}
+    response = render(request, SHARED_PAGE, context)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_POST

@@ -940,7 +940,8 @@ def test_it_can_be_used_with_the_keyboard_alone(page, live_server, upstream, ali
     keyboard.press("/")
     expect(page.locator("[data-search]")).to_be_focused()
     keyboard.type("pasta")
-    expect(page.locator("#conversation-list a")).to_have_text(["Pasta recipes"])
+    # Full-text search: the title, and the message that says "pasta".
+    expect(page.locator("#conversation-list .search-hit__title")).to_have_text(["Pasta recipes", "Pasta recipes"])
 
     keyboard.press("Control+Shift+O")
 
@@ -1171,3 +1172,37 @@ def test_an_admin_adds_a_key_and_opens_the_usage_page_within_the_content_securit
     expect(page.locator("#usage-top-users")).to_contain_text("alice")
     assert secret not in page.content()
     assert ProviderKey.objects.get().last4 == "7777"
+
+
+def test_it_loads_more_conversations_renames_and_undoes_a_delete_in_the_sidebar(page, live_server, alice):
+    from django.utils import timezone
+
+    now = timezone.now()
+    Conversation.objects.bulk_create(
+        [
+            Conversation(owner=alice, model="m", title=f"Chat {n}", updated_at=now - timezone.timedelta(minutes=n))
+            for n in range(55)
+        ]
+    )
+    sign_in(page, live_server, alice)
+    page.on("dialog", lambda dialog: dialog.accept())
+    items = page.locator("#conversation-list li.conversation-item")
+    full_loads = FullLoads(page)
+
+    expect(items).to_have_count(50)
+    page.locator("#sidebar-more").scroll_into_view_if_needed()
+    expect(items).to_have_count(55)
+    expect(items.last).to_have_text(re.compile("Chat 54"))
+
+    page.get_by_role("button", name="Actions for Chat 1", exact=True).click()
+    page.locator("#rename-" + str(Conversation.objects.get(title="Chat 1").pk)).fill("Renamed chat")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("#conversation-list")).to_contain_text("Renamed chat")
+
+    page.get_by_role("button", name="Actions for Chat 2", exact=True).click()
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("link", name="Chat 2", exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("link", name="Chat 2", exact=True)).to_have_count(1)
+    assert Conversation.objects.get(title="Chat 2").deleted_at is None
+    assert full_loads.urls == [], "everything happened without a page load"

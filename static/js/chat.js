@@ -106,9 +106,41 @@
     }
   });
 
-  document.addEventListener("htmx:afterSettle", function () {
+  // Older messages arrive above the ones read: keep the view where it was (no jump, and
+  // the next loader stays out of sight until the person scrolls up to it).
+  var fromBottom = null;
+  function isOlderRequest(event) {
+    var config = event.detail.requestConfig;
+    return !!(config && config.elt && config.elt.hasAttribute && config.elt.hasAttribute("data-older"));
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var list = messageList();
+    if (isOlderRequest(event) && list) fromBottom = list.scrollHeight - list.scrollTop;
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var list = messageList();
+    if (isOlderRequest(event) && list && fromBottom !== null) {
+      list.style.scrollBehavior = "auto";
+      list.scrollTop = list.scrollHeight - fromBottom;
+      list.style.scrollBehavior = "";
+      fromBottom = null;
+    }
+  });
+
+  function inSidebar(event) {
+    var config = event.detail.requestConfig;
+    return !!(config && config.elt && config.elt.closest && config.elt.closest("#sidebar"));
+  }
+
+  document.addEventListener("htmx:afterSettle", function (event) {
     syncEmptyState();
-    scrollToNewest();
+    if (event.detail.boosted) {
+      scrollOnArrival(); // a conversation opened from the sidebar
+    } else if (!isOlderRequest(event) && !inSidebar(event)) {
+      scrollToNewest();
+    }
     var textarea = composerTextarea();
     if (textarea && document.activeElement === document.body) textarea.focus();
   });
@@ -311,6 +343,7 @@
 
   htmx.onLoad(function (root) {
     if (root.querySelectorAll) enhance(root);
+    expireUndo(root);
     labelThemeToggle();
     var bodies = root.querySelectorAll ? Array.from(root.querySelectorAll("[data-stream-url]")) : [];
     if (root.matches && root.matches("[data-stream-url]")) bodies.push(root);
@@ -323,8 +356,32 @@
     if (source) source.close();
   });
 
+  // A link to one message (from search) shows that message; otherwise the newest, at once
+  // (a smooth scroll would first reveal the older-messages loader at the top).
+  function scrollOnArrival() {
+    var list = messageList();
+    if (!list) return;
+    var target = /^#message-\d+$/.test(location.hash) && document.querySelector(location.hash);
+    list.style.scrollBehavior = "auto";
+    if (target) {
+      target.scrollIntoView({ block: "center" });
+      target.classList.add("is-target");
+    } else {
+      list.scrollTop = list.scrollHeight;
+    }
+    list.style.scrollBehavior = "";
+  }
+
+  // "Deleted … Undo" goes away after a few seconds; the conversation then stays in the trash.
+  function expireUndo(root) {
+    var notes = root.querySelectorAll ? root.querySelectorAll("[data-undo]") : [];
+    notes.forEach(function (note) {
+      setTimeout(function () { note.remove(); }, 10000);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
-    scrollToNewest();
+    scrollOnArrival();
     var textarea = composerTextarea();
     if (textarea) {
       grow(textarea);
