@@ -260,7 +260,13 @@ async def harness(args, tmp: Path, processes: sb.Processes) -> dict:
     app = sb.prepare_app(tmp, "worktree")
     upstream_port = sb.free_port()
     ports = {"stream": sb.free_port(), "whole": sb.free_port()}
-    app_env = [f"REDIS_URL={args.redis_url if args.engine == 'postgres' else ''}", *args.app_env]
+    # The per-person rate limit (20 a minute by default) would refuse part of 20 messages sent
+    # back to back; the harness measures durability, so it is off unless --app-env sets it.
+    app_env = [
+        f"REDIS_URL={args.redis_url if args.engine == 'postgres' else ''}",
+        "CHAT_RATE_LIMIT_PER_MINUTE=0",
+        *args.app_env,
+    ]
     if args.engine == "postgres":
         fresh_postgres(args.database_url)
         app_env.append(f"DATABASE_URL={args.database_url}")

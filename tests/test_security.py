@@ -121,7 +121,7 @@ def test_with_redis_every_process_sees_the_same_failures(limits):
     assert isinstance(caches["default"], RedisCache)
     LoginThrottle("alice", "203.0.113.9").failed()
     LoginThrottle("alice", "203.0.113.9").failed()
-    other_process = RedisCache(django_settings.REDIS_URL, {})
+    other_process = RedisCache(django_settings.REDIS_URL, {"KEY_PREFIX": caches["default"].key_prefix})
     assert other_process.get(LoginThrottle._key("account", "alice")) == 2
 
     LoginThrottle("alice", "203.0.113.9").failed()
