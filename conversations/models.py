@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from conversations import markdown
+from conversations.links import url_for
 from conversations.llm import PARAMETER_BOUNDS
 
 TITLE_LENGTH = 80
@@ -88,7 +89,7 @@ class Conversation(models.Model):
         return self.title or f"Conversation {self.pk}"
 
     def get_absolute_url(self) -> str:
-        return reverse("conversations:detail", args=[self.pk])
+        return url_for("conversations:detail", self.pk)
 
     @property
     def display_title(self) -> str:
