@@ -51,11 +51,8 @@ import os
 import random
 import re
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -427,29 +424,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not sb.GUNICORN.exists():
         print(f"{sb.GUNICORN} is missing: install requirements.txt into .venv first", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)
-    tmp = Path(tempfile.mkdtemp(prefix="chatsite-harness-"))
-    processes = sb.Processes()
     try:
-        report = asyncio.run(harness(args, tmp, processes))
+        with sb.bench_run("chatsite-harness-", keep=args.keep, kept="gunicorn-*.log, up.log, db.sqlite3") as run:
+            report = asyncio.run(harness(args, *run))
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
-    finally:
-        processes.stop_all()
-        if args.keep:
-            print(f"Kept {tmp} (gunicorn-*.log, up.log, db.sqlite3).")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

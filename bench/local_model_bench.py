@@ -35,12 +35,9 @@ import asyncio
 import contextlib
 import json
 import secrets
-import shutil
-import signal
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -354,10 +351,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -365,24 +358,19 @@ def main(argv=None) -> int:
     except LocalModelUnavailable as error:
         print(error, file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)
-    tmp = Path(tempfile.mkdtemp(prefix="chatsite-local-bench-"))
-    processes = sb.Processes()
-    server = ModelServer(log=tmp / "llama-server.log", threads=args.threads)
+    kept = "gunicorn.log, llama-server.log, db.sqlite3"
     try:
-        server.start()
-        print(f"Model server: {model.name} on {server.base_url} (pid {server.process.pid})", flush=True)
-        samples, summary = asyncio.run(bench(args, tmp, processes, server))
+        with sb.bench_run("chatsite-local-bench-", keep=args.keep, kept=kept) as (tmp, processes):
+            server = ModelServer(log=tmp / "llama-server.log", threads=args.threads)
+            try:
+                server.start()
+                print(f"Model server: {model.name} on {server.base_url} (pid {server.process.pid})", flush=True)
+                samples, summary = asyncio.run(bench(args, tmp, processes, server))
+            finally:
+                server.stop()
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
-    finally:
-        processes.stop_all()
-        server.stop()
-        if args.keep:
-            print(f"Kept {tmp} (gunicorn.log, llama-server.log, db.sqlite3).")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     each = f"{args.reps} repetitions each way, at most {args.max_tokens} tokens, temperature 0"
     print(f"\n{len(PROMPTS)} prompts x {each}")
     print_table(samples, summary)

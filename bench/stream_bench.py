@@ -61,6 +61,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -1048,26 +1049,34 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def bench_run(prefix: str, *, keep: bool, kept: str) -> Iterator[tuple[Path, "Processes"]]:
+    """A temporary directory and the child processes of one run. SIGTERM ends the run like
+    Ctrl+C; however it ends, the children are stopped and the directory removed (unless --keep)."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    processes = Processes()
+    try:
+        yield tmp, processes
+    finally:
+        processes.stop_all()
+        if keep:
+            print(f"Kept {tmp} ({kept}).")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not GUNICORN.exists():
         print(f"{GUNICORN} is missing: install requirements.txt into .venv first", file=sys.stderr)
         return 2
-    # SIGTERM ends the bench like Ctrl+C: through the finally below, which stops the children.
-    signal.signal(signal.SIGTERM, _interrupt)
-    tmp = Path(tempfile.mkdtemp(prefix="chatsite-bench-"))
-    processes = Processes()
     try:
-        summaries = asyncio.run(bench(args, tmp, processes))
+        with bench_run("chatsite-bench-", keep=args.keep, kept="gunicorn.log, upstream.log, db.sqlite3") as run:
+            summaries = asyncio.run(bench(args, *run))
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
-    finally:
-        processes.stop_all()
-        if args.keep:
-            print(f"Kept {tmp} (gunicorn.log, upstream.log, db.sqlite3).")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": summaries}))
     failed = any(
