@@ -146,7 +146,9 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["conversation", "id"], name="message_conversation_order")]
+        # parent too, so the shape of a conversation's tree (selectors._Tree: id and parent of
+        # every message, in order) is read from the index alone.
+        indexes = [models.Index(fields=["conversation", "id", "parent"], name="message_tree_order")]
         constraints = [
             models.UniqueConstraint(
                 fields=["client_id"], condition=models.Q(client_id__isnull=False), name="message_client_id_unique"
