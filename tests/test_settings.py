@@ -45,11 +45,21 @@ def test_the_deploy_check_is_clean_with_production_settings():
     assert "System check identified no issues" in result.stdout
 
 
-def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off(tmp_path):
-    result = _manage("check", env_overrides={"DEBUG": "0", "CHATSITE_ENV_FILE": str(tmp_path / "none")})
+def test_it_refuses_to_serve_without_a_secret_key_when_debug_is_off(tmp_path):
+    result = _shell("import chatsite.wsgi", {"DEBUG": "0", "CHATSITE_ENV_FILE": str(tmp_path / "none")})
 
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_a_bare_checkout_without_a_secret_key_can_be_checked_and_migrated(tmp_path):
+    bare = {"DEBUG": "0", "CHATSITE_ENV_FILE": str(tmp_path / "none"), "DATABASE_URL": f"sqlite:///{tmp_path}/db"}
+
+    assert _manage("check", env_overrides=bare).returncode == 0
+    assert _manage("makemigrations", "--check", "--dry-run", env_overrides=bare).returncode == 0
+    assert _manage("migrate", "--noinput", env_overrides=bare).returncode == 0
+    deploy = _manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=bare)
+    assert deploy.returncode != 0 and "security.W009" in deploy.stderr
 
 
 def test_it_starts_with_a_development_key_when_debug_is_on(tmp_path):
