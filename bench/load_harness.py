@@ -288,15 +288,7 @@ async def harness(args, tmp: Path, processes: sb.Processes) -> dict:
         await sb.wait_until_up(port, "/healthz", servers[kind], tmp / f"gunicorn-{kind}.log")
 
     people = [Person(i, ports["stream" if i % 2 == 0 else "whole"], password, i % 2 == 0) for i in range(args.users)]
-    limit = asyncio.Semaphore(args.login_concurrency)
-
-    async def sign_in(person: Person) -> None:
-        async with limit:
-            await person.sign_in()
-
-    began = time.monotonic()
-    await asyncio.gather(*(sign_in(person) for person in people))
-    print(f"{len(people)} users signed in ({time.monotonic() - began:.1f} s).", flush=True)
+    await sb.sign_in_all(people, args.login_concurrency)
 
     rng = random.Random(args.seed)  # noqa: S311 - which messages are doubled, not a secret
     plans = {
