@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 
+from chatsite import counters
 from chatsite.errors import error_response
 
 
@@ -57,12 +58,7 @@ class LoginThrottle:
     def failed(self) -> None:
         window = settings.LOGIN_LOCKOUT_SECONDS
         for key, limit in self._keys.values():
-            cache.add(key, 0, timeout=window)
-            try:
-                failures = cache.incr(key)
-            except ValueError:  # expired between add and incr
-                failures = 1
-                cache.set(key, failures, timeout=window)
+            failures = counters.count(key, timeout=window)
             cache.touch(key, window)
             if failures >= limit:
                 cache.set(f"{key}:until", time.time() + window, timeout=window)
@@ -87,11 +83,7 @@ class SignupThrottle:
         return not limit or (cache.get(self._key) or 0) < limit
 
     def created(self) -> None:
-        cache.add(self._key, 0, timeout=self.WINDOW)
-        try:
-            cache.incr(self._key)
-        except ValueError:  # expired between add and incr
-            cache.set(self._key, 1, timeout=self.WINDOW)
+        counters.count(self._key, timeout=self.WINDOW)
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):

@@ -25,6 +25,8 @@ from django.conf import settings
 from django.core.cache import cache
 from requests.adapters import HTTPAdapter
 
+from chatsite import counters
+
 logger = logging.getLogger(__name__)
 
 # Documented bounds of the generation parameters chatsite lets a person set
@@ -363,12 +365,7 @@ def _breaker_failure(config: UpstreamConfig, error: UpstreamError) -> None:
     _breaker_urls.add(config.base_url)
     failures = _breaker_key(config, "failures")
     # The window starts at the first failure; a success in between starts counting again.
-    cache.add(failures, 0, timeout=config.breaker_window)
-    try:
-        count = cache.incr(failures)
-    except ValueError:  # expired between add and incr
-        cache.set(failures, 1, timeout=config.breaker_window)
-        count = 1
+    count = counters.count(failures, timeout=config.breaker_window)
     # Once it has opened, the first failure after the cool-down opens it again (half-open).
     tripped = cache.get(_breaker_key(config, "tripped"))
     if count >= config.breaker_failures or tripped:

@@ -1,7 +1,7 @@
 """Limits checked before a message is sent upstream: a per-person rate limit and token quotas.
 
-The rate limit counts in Django's cache, in a per-person key per clock minute (`cache.add` then
-`cache.incr`, both atomic in Redis), so with REDIS_URL every gunicorn process and host shares one
+The rate limit counts in Django's cache, in a per-person key per clock minute (a counter of
+chatsite.counters, atomic in Redis), so with REDIS_URL every gunicorn process and host shares one
 count; the default local-memory cache counts per process. Quotas count the tokens of stored
 `Usage` rows, today and this calendar month (in TIME_ZONE).
 """
@@ -12,10 +12,10 @@ from datetime import datetime
 from datetime import time as clock_time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from chatsite import counters
 from conversations.models import Usage, UserQuota
 
 RATE_WINDOW_SECONDS = 60
@@ -90,13 +90,7 @@ def check_rate(user_id: int, *, now: float | None = None) -> None:
     now = _clock() if now is None else now
     window = int(now // RATE_WINDOW_SECONDS)
     key = f"chatsite:rate:{user_id}:{window}"
-    # add() creates the counter only if it is missing; incr() is atomic in Redis and in locmem.
-    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS * 2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=RATE_WINDOW_SECONDS * 2)
-        count = 1
+    count = counters.count(key, timeout=RATE_WINDOW_SECONDS * 2)
     if count > limit:
         wait = RATE_WINDOW_SECONDS - int(now % RATE_WINDOW_SECONDS)
         raise LimitReached(
