@@ -389,7 +389,8 @@ class _Call:
         """`text`: what the upstream answered, when it answered at all; with no token counts
         from it (Stop closed the stream before its usage chunk, or the server sends none), the
         counts are estimated from the request and `text` (conversations.tokens)."""
-        estimated = text is not None and stats.get("total_tokens") is None
+        counts = ("prompt_tokens", "completion_tokens", "total_tokens")
+        estimated = text is not None and all(stats.get(name) is None for name in counts)
         if estimated:
             stats["prompt_tokens"] = tokens.estimate_messages(self.messages)
             stats["completion_tokens"] = tokens.estimate(text)
