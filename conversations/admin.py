@@ -247,6 +247,7 @@ class UsageAdmin(admin.ModelAdmin):
             "filters": filters,
             "chart": usage.chart(usage.tokens_per_day(rows)),
             "top_users": usage.top_users(rows),
+            "estimated": usage.estimated(rows),
             "error_rates": usage.error_rates(rows),
             "days": usage.DAYS,
             "first_day": usage.window_start(),
@@ -299,6 +300,7 @@ class MessageInline(_ReadOnly, admin.TabularInline):
         "finish_reason",
         "total_tokens",
         "latency_ms",
+        "first_token_ms",
         "error",
         "created_at",
     ]
@@ -321,7 +323,17 @@ class ConversationAdmin(_ReadOnly, admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(_ReadOnly, admin.ModelAdmin):
-    list_display = ["id", "conversation", "role", "status", "finish_reason", "total_tokens", "latency_ms", "created_at"]
+    list_display = [
+        "id",
+        "conversation",
+        "role",
+        "status",
+        "finish_reason",
+        "total_tokens",
+        "latency_ms",
+        "first_token_ms",
+        "created_at",
+    ]
     list_filter = ["role", "status", "finish_reason"]
     search_fields = ["content", "upstream_id", "conversation__owner__username"]
     list_select_related = ["conversation"]

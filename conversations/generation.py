@@ -28,9 +28,9 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
-from conversations import keys, llm, selectors, usage
+from conversations import keys, llm, tokens, usage
 from conversations.models import Conversation, Message, Usage, title_from
-from conversations.payload import build_messages
+from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
 
 logger = logging.getLogger(__name__)
 
@@ -255,13 +255,14 @@ def _retitle(message_id: int) -> None:
             return  # renamed by the person: theirs wins
         # The owner's key, and a usage row: the title is paid for like the reply.
         key = keys.resolve_key(conversation.owner)
-        call = _Call(message, key, model=model)
+        messages = [
+            {"role": "system", "content": TITLE_PROMPT},
+            {"role": "user", "content": f"{question.content[:2000]}\n\n---\n\n{message.content[:2000]}"},
+        ]
+        call = _Call(message, key, messages=messages, model=model)
         try:
             completion = llm.chat_completion(
-                messages=[
-                    {"role": "system", "content": TITLE_PROMPT},
-                    {"role": "user", "content": f"{question.content[:2000]}\n\n---\n\n{message.content[:2000]}"},
-                ],
+                messages=messages,
                 model=model,
                 params={"max_tokens": 24, "temperature": 0.2},
                 config=key.config(),
@@ -269,7 +270,13 @@ def _retitle(message_id: int) -> None:
         except llm.UpstreamError as error:
             call.failed(error)
             raise
-        call.ended(Usage.Status.COMPLETE, latency_ms=completion.latency_ms, **completion.usage)
+        call.ended(
+            Usage.Status.COMPLETE,
+            text=completion.content,
+            latency_ms=completion.latency_ms,
+            first_token_ms=completion.latency_ms,
+            **completion.usage,
+        )
         title = _clean_title(completion.content)
         if title:
             Conversation.objects.filter(pk=conversation.pk, title=conversation.title).update(title=title)
@@ -296,13 +303,18 @@ def _generate(message_id: int, live: _Live) -> None:
         logger.error("cannot use a stored API key: %s", error)
         _save_failure(message_id, llm.UpstreamError(KEY_UNREADABLE, code="key_unreadable", retryable=True))
         return
-    request = {
-        "messages": build_messages(conversation, upto=message.parent),
-        "model": conversation.model,
-        "params": {**selectors.model_default_params(conversation.model), **conversation.generation_params()},
-        "config": key.config(),
-    }
-    call = _Call(message, key)
+    params = request_params(conversation)
+    try:
+        messages, omitted = fit_window(
+            build_messages(conversation, upto=message.parent), model=conversation.model, params=params
+        )
+    except DoesNotFit as error:  # nothing is sent: the upstream would refuse it
+        _save_failure(message_id, llm.UpstreamError(str(error), code="too_long", retryable=False))
+        return
+    if omitted != message.context_omitted:
+        _save(message_id, context_omitted=omitted)
+    request = {"messages": messages, "model": conversation.model, "params": params, "config": key.config()}
+    call = _Call(message, key, messages=messages)
     release_connection()  # the upstream may take a while; the saves take one again
     if not settings.CHAT_STREAMING:
         _generate_whole(message_id, live, request, call)
@@ -329,13 +341,13 @@ def _generate(message_id: int, live: _Live) -> None:
         # Saved before the stream is released: releasing may still read the end of the body.
         if stream.cancelled:
             _save(message_id, status=Message.Status.STOPPED, content=live.text, **_stats(stream))
-            call.ended(Usage.Status.STOPPED, **_stats(stream))
+            call.ended(Usage.Status.STOPPED, text=live.text, **_stats(stream))
         elif failure is not None:
             _save_failure(message_id, failure, content=live.text, **_stats(stream))
-            call.failed(failure, **_stats(stream))
+            call.failed(failure, text=live.text, **_stats(stream))
         else:
             _save(message_id, status=Message.Status.COMPLETE, content=live.text, **_stats(stream))
-            call.ended(Usage.Status.COMPLETE, **_stats(stream))
+            call.ended(Usage.Status.COMPLETE, text=live.text, **_stats(stream))
 
 
 def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") -> None:
@@ -347,8 +359,10 @@ def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") 
         if not live.cancelled:
             _save_failure(message_id, error)
         return
+    # The whole reply arrives at once: its first text is its last byte.
+    times = {"latency_ms": completion.latency_ms, "first_token_ms": completion.latency_ms}
     if live.cancelled:  # Stop was pressed while the upstream wrote: the reply stays stopped
-        call.ended(Usage.Status.STOPPED, latency_ms=completion.latency_ms, **completion.usage)
+        call.ended(Usage.Status.STOPPED, text=completion.content, **times, **completion.usage)
         return
     _save(
         message_id,
@@ -357,21 +371,30 @@ def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") 
         finish_reason=completion.finish_reason,
         model=completion.model,
         upstream_id=completion.response_id,
-        latency_ms=completion.latency_ms,
+        **times,
         **completion.usage,
     )
     live.append(completion.content)
-    call.ended(Usage.Status.COMPLETE, latency_ms=completion.latency_ms, **completion.usage)
+    call.ended(Usage.Status.COMPLETE, text=completion.content, **times, **completion.usage)
 
 
 class _Call:
     """The usage row of one upstream call, written when the call has ended (see conversations.usage)."""
 
-    def __init__(self, message: Message, key: keys.ResolvedKey, *, model: str = ""):
-        self.message, self.key = message, key
+    def __init__(self, message: Message, key: keys.ResolvedKey, *, messages: list[dict], model: str = ""):
+        self.message, self.key, self.messages = message, key, messages
         self.model = model or message.conversation.model
 
-    def ended(self, status: str, *, error_code: str = "", **stats) -> None:
+    def ended(self, status: str, *, error_code: str = "", text: str | None = None, **stats) -> None:
+        """`text`: what the upstream answered, when it answered at all; with no token counts
+        from it (Stop closed the stream before its usage chunk, or the server sends none), the
+        counts are estimated from the request and `text` (conversations.tokens)."""
+        counts = ("prompt_tokens", "completion_tokens", "total_tokens")
+        estimated = text is not None and all(stats.get(name) is None for name in counts)
+        if estimated:
+            stats["prompt_tokens"] = tokens.estimate_messages(self.messages)
+            stats["completion_tokens"] = tokens.estimate(text)
+            stats["total_tokens"] = stats["prompt_tokens"] + stats["completion_tokens"]
         try:
             usage.record(
                 user_id=self.message.conversation.owner_id,
@@ -384,6 +407,8 @@ class _Call:
                 completion_tokens=stats.get("completion_tokens"),
                 total_tokens=stats.get("total_tokens"),
                 latency_ms=stats.get("latency_ms"),
+                first_token_ms=stats.get("first_token_ms"),
+                tokens_estimated=estimated,
             )
         except DatabaseError:
             # The reply is saved; a lost usage row must not turn it into an error.

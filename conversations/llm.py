@@ -187,12 +187,13 @@ def open_stream(
     body = _request_body(messages, model, params, config)
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
+    started = time.monotonic()  # the reply's times count from the request, not from its headers
     try:
         response = _send_with_retries(body, config, stream=True, stop=stop)
     except UpstreamError as error:
         _log_failure(error, config)
         raise
-    return CompletionStream(response, config=config, model=model)
+    return CompletionStream(response, config=config, model=model, started=started)
 
 
 def list_models(*, config: UpstreamConfig) -> list[str]:
@@ -466,17 +467,21 @@ class CompletionStream:
 
     Each piece is yielded as soon as its bytes arrive: the body is read with `read1`, which
     returns whatever one socket read gives, instead of waiting to fill a buffer. After the
-    iteration ends, `finish_reason`, `usage`, `model`, `response_id` and `first_token_ms`
-    describe the reply. A failure in the middle raises UpstreamError; the text yielded so
+    iteration ends, `finish_reason`, `usage`, `model`, `response_id`, `first_token_ms` and
+    `latency_ms` (from the request to the last byte, however the stream ended) describe the
+    reply. A failure in the middle raises UpstreamError; the text yielded so
     far stays valid.
     """
 
     _READ_SIZE = 65536
 
-    def __init__(self, response: requests.Response, *, config: UpstreamConfig, model: str):
+    def __init__(
+        self, response: requests.Response, *, config: UpstreamConfig, model: str, started: float | None = None
+    ):
         self._response = response
         self._config = config
-        self._started = time.monotonic()
+        # When the request was sent: a slow first byte is part of the reply's latency.
+        self._started = time.monotonic() if started is None else started
         self._cancelled = False
         self._complete = False
         self.model = model
@@ -513,6 +518,14 @@ class CompletionStream:
         return self._cancelled
 
     def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._pieces()
+        finally:
+            # Stopped or cut too: the time until the last byte arrived.
+            if self.latency_ms is None:
+                self.latency_ms = self._elapsed_ms()
+
+    def _pieces(self) -> Iterator[str]:
         content_type = self._response.headers.get("Content-Type", "")
         if "text/event-stream" not in content_type:
             # The upstream ignored "stream": true and answered in one piece.
@@ -538,7 +551,7 @@ class CompletionStream:
         )
         self.finish_reason, self.usage = completion.finish_reason, completion.usage
         self.model, self.response_id = completion.model, completion.response_id
-        self.first_token_ms = self.latency_ms = completion.latency_ms
+        self.first_token_ms = self.latency_ms = self._elapsed_ms()  # the body is read: its last byte is in
         if completion.content:
             yield completion.content
 

@@ -137,6 +137,8 @@ class Message(models.Model):
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to the first streamed text.")
+    # Earlier messages of the branch left out of the request to fit the model's context window.
+    context_omitted = models.PositiveIntegerField(default=0, editable=False)
     stop_requested = models.BooleanField(default=False, editable=False)
     upstream_id = models.CharField(max_length=200, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
@@ -316,7 +318,11 @@ class Usage(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="From the request to the last byte.")
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True, help_text="From the request to the first text.")
+    # The upstream sent no token counts (a stopped reply, or a server that sends none in
+    # streams): the counts are conversations.tokens' estimate from the text.
+    tokens_estimated = models.BooleanField("estimated", default=False)
     status = models.CharField(max_length=16, choices=Status.choices)
     error_code = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

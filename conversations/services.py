@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from conversations import generation, history, quotas, selectors
 from conversations.models import TITLE_LENGTH, Conversation, Message, ShareLink, UserQuota, title_from
+from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
 from conversations.selectors import latest_leaf_under
 
 
@@ -44,6 +45,15 @@ def _check_can_ask(owner, model: str) -> None:
         raise LimitReached(str(error)) from None
 
 
+def _check_fits(conversation: Conversation, content: str) -> None:
+    """Refuse, before anything is stored, a message that alone would overflow the model's window."""
+    messages = [*build_messages(conversation, upto=None), {"role": Message.Role.USER.value, "content": content}]
+    try:
+        fit_window(messages, model=conversation.model, params=request_params(conversation))
+    except DoesNotFit as error:
+        raise ChatError(str(error)) from None
+
+
 def conversation_start(
     *, owner, content: str, model: str, settings: dict | None = None, client_id: uuid.UUID | None = None
 ) -> tuple[Message, Message, bool]:
@@ -55,6 +65,7 @@ def conversation_start(
     if client_id is not None and Message.objects.filter(client_id=client_id).exists():
         return *_stored_turn(owner=owner, client_id=client_id), False  # a double submit: stored once
     _check_can_ask(owner, model)
+    _check_fits(Conversation(owner=owner, model=model, **(settings or {})), content)
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(owner=owner, model=model, **(settings or {}))
@@ -82,6 +93,7 @@ def message_send(
                 return *_repeated_turn(conversation, client_id), False
             parent = _parent_for_reply(conversation, parent_id)
             _check_can_ask(conversation.owner, conversation.model)
+            _check_fits(conversation, content)
             user_message, assistant_message = _store_turn(conversation, content, parent=parent, client_id=client_id)
     except IntegrityError:  # the same message, submitted twice at the same moment
         return *_repeated_turn(conversation, client_id), False
@@ -102,8 +114,7 @@ def message_regenerate(*, message: Message) -> Message:
     if message.in_progress:
         raise ChatError("This reply is still being written. Press Stop first.")
     _check_can_ask(message.conversation.owner, message.conversation.model)
-    with transaction.atomic():
-        return _store_reply(message.conversation, parent=message.parent)
+    return _store_alternative(message.conversation, parent=message.parent)
 
 
 def message_edit(*, message: Message, content: str) -> tuple[Message, Message]:
@@ -112,6 +123,7 @@ def message_edit(*, message: Message, content: str) -> tuple[Message, Message]:
         raise ChatError("Only your own messages can be edited.")
     content = _clean(content)
     _check_can_ask(message.conversation.owner, message.conversation.model)
+    _check_fits(message.conversation, content)
     with transaction.atomic():
         return _store_turn(message.conversation, content, parent=message.parent, client_id=None)
 
@@ -126,8 +138,7 @@ def message_retry(*, message: Message) -> Message:
         raise ChatError("Only a failed reply can be retried.")
     _check_can_ask(message.conversation.owner, message.conversation.model)
     if message.content:
-        with transaction.atomic():
-            return _store_reply(message.conversation, parent=message.parent)
+        return _store_alternative(message.conversation, parent=message.parent)
     # Compare-and-set, so two Retry clicks make one upstream call.
     with transaction.atomic():
         claimed = Message.objects.filter(pk=message.pk, status=message.status, updated_at=message.updated_at).update(
@@ -213,6 +224,20 @@ def _store_reply(conversation: Conversation, *, parent: Message) -> Message:
         setattr(conversation, name, value)
     transaction.on_commit(lambda: generation.start(reply.pk))
     return reply
+
+
+def _store_alternative(conversation: Conversation, *, parent: Message) -> Message:
+    """A new reply beside the others under `parent` (Regenerate, Retry of a partial reply), unless
+    one is being written there: then that one, so a repeated click starts one generation."""
+    with transaction.atomic():
+        # The clicks on one parent queue here: PostgreSQL locks its row, and SQLite's IMMEDIATE
+        # transactions already take the write lock at BEGIN. The second then sees the first's reply.
+        list(Message.objects.select_for_update().filter(pk=parent.pk).values_list("pk", flat=True))
+        writing = parent.children.filter(role=Message.Role.ASSISTANT, status__in=Message.IN_PROGRESS).order_by("-id")
+        for reply in writing:
+            if not reply.is_stale:  # a stale reply's worker died: it blocks nothing
+                return reply
+        return _store_reply(conversation, parent=parent)
 
 
 def _stored_turn(*, owner, client_id) -> tuple[Message, Message | None]:

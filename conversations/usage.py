@@ -33,8 +33,11 @@ def record(
     completion_tokens: int | None = None,
     total_tokens: int | None = None,
     latency_ms: int | None = None,
+    first_token_ms: int | None = None,
+    tokens_estimated: bool = False,
 ) -> Usage:
-    """Store one upstream call; missing token counts (an upstream that sends no usage) count as 0."""
+    """Store one upstream call. Missing token counts count as 0: where the upstream answered
+    without them, `generation` passes an estimate and `tokens_estimated`."""
     prompt_tokens, completion_tokens = prompt_tokens or 0, completion_tokens or 0
     return Usage.objects.create(
         user_id=user_id,
@@ -48,6 +51,8 @@ def record(
         completion_tokens=completion_tokens,
         total_tokens=total_tokens if total_tokens is not None else prompt_tokens + completion_tokens,
         latency_ms=latency_ms,
+        first_token_ms=first_token_ms,
+        tokens_estimated=tokens_estimated,
     )
 
 
@@ -144,6 +149,11 @@ def chart(series: list[tuple[date, int]]) -> dict:
     }
 
 
+def estimated(queryset: QuerySet) -> dict:
+    """The calls whose token counts are estimates (the upstream sent none), and their tokens."""
+    return queryset.filter(tokens_estimated=True).aggregate(calls=Count("id"), tokens=Sum("total_tokens"))
+
+
 def top_users(queryset: QuerySet, limit: int = 10) -> list[dict]:
     return list(
         queryset.exclude(user=None)
@@ -179,6 +189,8 @@ CSV_HEADER = [
     "completion_tokens",
     "total_tokens",
     "latency_ms",
+    "first_token_ms",
+    "tokens_estimated",
 ]
 
 
@@ -207,6 +219,8 @@ def csv_lines(queryset: QuerySet) -> Iterator[str]:
                 usage.completion_tokens,
                 usage.total_tokens,
                 "" if usage.latency_ms is None else usage.latency_ms,
+                "" if usage.first_token_ms is None else usage.first_token_ms,
+                "yes" if usage.tokens_estimated else "no",
             ]
         )
 
