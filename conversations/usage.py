@@ -124,7 +124,7 @@ class Tick:
 
 
 CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 720, 200, 10  # the plot: bars stand on CHART_HEIGHT
-CHART_LEFT, CHART_BOTTOM = 56, 24  # room for the token counts on the left and the days below
+CHART_LEFT, CHART_RIGHT, CHART_BOTTOM = 56, 24, 24  # room for the token counts and the days around it
 
 
 def _compact(tokens: int) -> str:
@@ -172,7 +172,7 @@ def chart(series: list[tuple[date, int]]) -> dict:
         "right": CHART_LEFT + CHART_WIDTH,
         "top": CHART_TOP,
         "bottom": CHART_HEIGHT,
-        "width": CHART_LEFT + CHART_WIDTH,
+        "width": CHART_LEFT + CHART_WIDTH + CHART_RIGHT,
         "height": CHART_HEIGHT + CHART_BOTTOM,
         "total": sum(t for _, t in series),
     }
