@@ -19,7 +19,9 @@ def error_response(request: HttpRequest, status: int, message: str) -> HttpRespo
     if request.headers.get("HX-Request") == "true":
         # htmx does not swap error responses; chat.js puts this text in the toast.
         return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
-    html = render_to_string("error.html", {"status": status, "title": TITLES.get(status, "Error"), "message": message})
+    signed_in = getattr(getattr(request, "user", None), "is_authenticated", False)
+    context = {"status": status, "title": TITLES.get(status, "Error"), "message": message, "signed_in": signed_in}
+    html = render_to_string("error.html", context)
     return HttpResponse(html, status=status)
 
 

@@ -2,6 +2,7 @@ import uuid
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
 
 from conversations import selectors
 from conversations.llm import PARAMETER_BOUNDS
@@ -104,3 +105,11 @@ class ImportForm(forms.Form):
         label="Export file",
         help_text="A chatsite JSON export, or conversations.json from the ZIP file of a ChatGPT data export.",
     )
+
+
+class SignupForm(UserCreationForm):
+    """Django's sign-up form, with what is wrong with a password shown under the password itself
+    (Django puts it under the confirmation; only "the two passwords differ" belongs there)."""
+
+    def validate_password_for_user(self, user, **kwargs):
+        super().validate_password_for_user(user, password_field_name="password1")  # noqa: S106 (a field name)

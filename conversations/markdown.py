@@ -19,6 +19,8 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
+DARK_CODE_STYLE = "lightbulb"  # Pygments style of code in the dark theme
+
 # Bumped when the output changes, so stored renderings are made again (see Message.html).
 VERSION = 1
 
@@ -97,6 +99,7 @@ def render(text: str) -> str:
 def pygments_css() -> str:
     """The highlighting colours, light and dark: the source of static/css/code.css."""
     # Both styles keep every token at 4.5:1 contrast or more (WCAG AA), checked with axe-core.
+    # Dark is "lightbulb": a blue-grey background like the dark theme's (monokai's was olive).
     light = HtmlFormatter(style="default").get_style_defs(".code-block pre")
-    dark = HtmlFormatter(style="monokai").get_style_defs(":root[data-theme=dark] .code-block pre")
+    dark = HtmlFormatter(style=DARK_CODE_STYLE).get_style_defs(":root[data-theme=dark] .code-block pre")
     return light + "\n" + dark

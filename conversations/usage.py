@@ -1,7 +1,7 @@
 """Usage: one row per upstream call (written by `generation`), and the reads behind the admin's Usage page.
 
-The page's chart is drawn here as plain numbers (bar positions in an SVG of fixed size), so the
-template only places rectangles: no JavaScript, nothing from another site.
+The page's chart is drawn here as plain numbers (bar and label positions in an SVG of fixed size), so
+the template only places rectangles, lines and labels: no JavaScript, nothing from another site.
 """
 
 import csv
@@ -119,20 +119,39 @@ class Bar:
     tokens: int
 
 
-CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 720, 200, 10
+@dataclass(frozen=True)
+class Tick:
+    """A label on an axis: a day under the bars, or a token count beside them (with its grid line)."""
+
+    x: float
+    y: float
+    label: str
+
+
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 720, 200, 10  # the plot: bars stand on CHART_HEIGHT
+CHART_LEFT, CHART_RIGHT, CHART_BOTTOM = 56, 24, 24  # room for the token counts and the days around it
+
+
+def _compact(tokens: int) -> str:
+    """1200 → "1.2k", 3000000 → "3M": short enough for the axis."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if tokens >= size:
+            return f"{tokens / size:.1f}".removesuffix(".0") + suffix
+    return str(tokens)
 
 
 def chart(series: list[tuple[date, int]]) -> dict:
-    """Bars for an SVG CHART_WIDTH wide and CHART_HEIGHT high: the tallest day fills the height."""
+    """Bars for an SVG plot CHART_WIDTH wide and CHART_HEIGHT high (the tallest day fills the height),
+    with axes: every seventh day labelled (ending today) and the token counts at 0, half and the peak."""
     peak = max((tokens for _, tokens in series), default=0)
     slot = CHART_WIDTH / max(len(series), 1)
     plot = CHART_HEIGHT - CHART_TOP
-    bars = []
+    bars, days = [], []
     for index, (day, tokens) in enumerate(series):
         height = round(plot * tokens / peak, 1) if peak else 0
         bars.append(
             Bar(
-                x=round(index * slot + 2, 1),
+                x=round(CHART_LEFT + index * slot + 2, 1),
                 y=CHART_HEIGHT - height,
                 width=round(slot - 4, 1),
                 height=height,
@@ -140,11 +159,26 @@ def chart(series: list[tuple[date, int]]) -> dict:
                 tokens=tokens,
             )
         )
+        if (len(series) - 1 - index) % 7 == 0:
+            days.append(
+                Tick(x=round(CHART_LEFT + (index + 0.5) * slot, 1), y=CHART_HEIGHT + 16, label=f"{day.day} {day:%b}")
+            )
+    levels = (0, peak / 2, peak) if peak else (0,)
+    counts = [
+        Tick(x=CHART_LEFT - 6, y=round(CHART_HEIGHT - plot * level / (peak or 1), 1), label=_compact(round(level)))
+        for level in levels
+    ]
     return {
         "bars": bars,
+        "days": days,
+        "counts": counts,
         "peak": peak,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
+        "left": CHART_LEFT,
+        "right": CHART_LEFT + CHART_WIDTH,
+        "top": CHART_TOP,
+        "bottom": CHART_HEIGHT,
+        "width": CHART_LEFT + CHART_WIDTH + CHART_RIGHT,
+        "height": CHART_HEIGHT + CHART_BOTTOM,
         "total": sum(t for _, t in series),
     }
 

@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,9 +15,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
+from chatsite.errors import error_response
 from chatsite.security import SignupThrottle, ThrottledLoginView, client_ip
 from conversations import generation, history, selectors, services
-from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm
+from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm, SignupForm
 from conversations.models import Conversation, Message, ShareLink
 from conversations.search import search_messages
 from conversations.selectors import message_path, message_window, sidebar_page, with_siblings
@@ -296,12 +296,16 @@ def _share_response(request: HttpRequest, conversation: Conversation, link: Shar
 @require_GET
 def shared(request: HttpRequest, token: str) -> HttpResponse:
     """The public, read-only page of a share link: one conversation's current branch and nothing else."""
-    link = get_object_or_404(
-        ShareLink.objects.select_related("conversation"),
-        token=token,
-        revoked_at__isnull=True,
-        conversation__deleted_at__isnull=True,
+    link = (
+        ShareLink.objects.select_related("conversation")
+        .filter(token=token, revoked_at__isnull=True, conversation__deleted_at__isnull=True)
+        .first()
     )
+    if link is None:
+        # Most visitors of a share link have no account here: tell them why, with no way into the app.
+        return error_response(
+            request, 404, "This shared link was revoked, or it never existed. Ask whoever sent it for a new one."
+        )
     conversation = link.conversation
     context = {"conversation": conversation, "messages_list": message_path(conversation)}
     response = render(request, SHARED_PAGE, context)
@@ -515,7 +519,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         raise Http404("Sign-up is turned off.")
     if request.user.is_authenticated:
         return redirect("conversations:index")
-    form = UserCreationForm(request.POST or None)
+    form = SignupForm(request.POST or None)
     throttle = SignupThrottle(client_ip(request))
     if request.method == "POST" and not throttle.allowed():
         form.add_error(None, "Too many new accounts from your address. Try again in an hour.")

@@ -98,6 +98,42 @@
     if (event.detail.requestConfig && event.detail.requestConfig.elt.hasAttribute("data-composer")) removeEcho();
   });
 
+  // Menus (the header's ⋯, Share and Settings, a sidebar item's ⋯) are <details>: one is open at
+  // a time, and a click outside, Esc or a send closes them, so none is left covering the chat.
+  var MENUS = "details.chat-settings, details.conversation-menu";
+  var OPEN_MENUS = "details.chat-settings[open], details.conversation-menu[open]";
+
+  function closeMenus(except) {
+    document.querySelectorAll(MENUS).forEach(function (menu) {
+      if (menu !== except && menu.open) menu.open = false;
+    });
+  }
+
+  // `toggle` does not bubble: listen while it goes down. A menu swapped in already open counts too.
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (menu.open && menu.matches && menu.matches(MENUS)) closeMenus(menu);
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target : event.target.parentElement;
+    closeMenus(target && target.closest(MENUS));
+  });
+
+  // Before the other Esc handlers (stopping a reply, closing the phone's sidebar): Esc closes the menu first.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    var open = document.querySelector(OPEN_MENUS);
+    if (!open) return;
+    event.preventDefault();
+    closeMenus(null);
+    open.querySelector("summary").focus();
+  }, true);
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.hasAttribute && event.detail.elt.hasAttribute("data-composer")) closeMenus(null);
+  });
+
   // Fires on the form, which a swap may already have replaced (then beforeSwap did the work).
   document.addEventListener("htmx:afterRequest", function (event) {
     if (event.detail.elt.hasAttribute("data-composer")) {
@@ -137,7 +173,9 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     syncEmptyState();
     if (event.detail.boosted) {
-      scrollOnArrival(); // a conversation opened from the sidebar
+      // A conversation opened from the sidebar. After this event htmx scrolls a link's #message-N
+      // to the top of the view: place it once htmx is done.
+      requestAnimationFrame(scrollOnArrival);
     } else if (!isOlderRequest(event) && !inSidebar(event)) {
       scrollToNewest();
     }
@@ -229,9 +267,11 @@
 
   // Copy: a message's raw Markdown (data-copy), or the code of a code block.
   function copy(button, text) {
+    var label = button.getAttribute("data-label") || button.textContent;
+    button.setAttribute("data-label", label); // a second click while it says "Copied" keeps the label
     var done = function () {
       button.textContent = "Copied";
-      setTimeout(function () { button.textContent = "Copy"; }, 1500);
+      setTimeout(function () { button.textContent = label; }, 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, function () { showToast("Could not copy: the browser refused."); });
@@ -334,7 +374,7 @@
         event.preventDefault();
         newChat.click();
       }
-    } else if (event.key === "Escape" && isMenuOpen()) {
+    } else if (event.key === "Escape" && !event.defaultPrevented && isMenuOpen()) {
       setMenu(false);
       var menuButton = document.querySelector("[data-menu]");
       if (menuButton) menuButton.focus();
@@ -379,6 +419,11 @@
       setTimeout(function () { note.remove(); }, 10000);
     });
   }
+
+  // The browser scrolls to a link's #message-N itself (to the top) while the page loads: centre it after.
+  window.addEventListener("load", function () {
+    if (/^#message-\d+$/.test(location.hash)) scrollOnArrival();
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     scrollOnArrival();
