@@ -455,7 +455,9 @@ def _change_branch(request: HttpRequest, conversation: Conversation, change, *, 
     """Run a service that changes which messages the conversation shows, then show them.
 
     A refused change (a ChatError, or invalid input) changes nothing and answers 409 with
-    the reason, shown above the messages (429 when a quota or the rate limit refused it).
+    the reason (429 when a quota or the rate limit refused it), shown beside the composer:
+    in view wherever the person has scrolled, as a refused Send is. The messages are left as
+    they are, so an edited text stays in its box.
     """
     status = 409 if error else 200
     if change is not None:
@@ -465,9 +467,11 @@ def _change_branch(request: HttpRequest, conversation: Conversation, change, *, 
             error, status = str(refused), _refusal_status(refused, default=409)
     if not request.htmx:
         return redirect(conversation)
+    if error:
+        response = render(request, f"{PAGE}#composer-errors", {"errors": [error]}, status=status)
+        return reswap(retarget(response, "#composer-errors"), "outerHTML")
     conversation.refresh_from_db()
-    context = {"list_error": error}
-    return _page(request, f"{PAGE}#message-list-response", conversation=conversation, status=status, **context)
+    return _page(request, f"{PAGE}#message-list-response", conversation=conversation)
 
 
 @require_POST
