@@ -207,7 +207,7 @@ def _store_reply(conversation: Conversation, *, parent: Message) -> Message:
     )
     fields = {"updated_at": timezone.now(), "current_message": reply}
     if not conversation.title and parent.role == Message.Role.USER:
-        fields["title"] = _title_from(parent.content)
+        fields["title"], fields["title_source"] = _title_from(parent.content), parent
     Conversation.objects.filter(pk=conversation.pk).update(**fields)
     for name, value in fields.items():
         setattr(conversation, name, value)
@@ -237,7 +237,8 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     if len(title) > TITLE_LENGTH:
         raise ChatError(f"A title can have at most {TITLE_LENGTH} characters.")
     conversation.title = title
-    conversation.save(update_fields=["title"])
+    conversation.title_source = None  # the owner's own: shown as it is, on a share link too
+    conversation.save(update_fields=["title", "title_source"])
     return conversation
 
 

@@ -21,7 +21,7 @@ from conversations import generation, history, selectors, services
 from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm
 from conversations.models import Conversation, Message, ShareLink
 from conversations.search import search_messages
-from conversations.selectors import message_path, message_window, sidebar_page, with_siblings
+from conversations.selectors import message_window, sidebar_page, with_siblings
 
 PAGE = "conversations/chat.html"
 HISTORY_PAGE = "conversations/history.html"
@@ -52,6 +52,7 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
         context.setdefault("message_form", MessageForm(initial={"parent": last_id}))
         context.setdefault("settings_form", ConversationSettingsForm(instance=conversation, prefix="settings"))
         context.setdefault("share_link", conversation.share_links.filter(revoked_at__isnull=True).first())
+        context.setdefault("public_title", selectors.public_title(conversation, context.get("window")))
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
     context.setdefault("message_form", MessageForm())
@@ -289,7 +290,8 @@ def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def _share_response(request: HttpRequest, conversation: Conversation, link: ShareLink | None) -> HttpResponse:
     if not request.htmx:
         return redirect(conversation)
-    return render(request, f"{PAGE}#share-panel", {"conversation": conversation, "share_link": link})
+    context = {"conversation": conversation, "share_link": link, "public_title": selectors.public_title(conversation)}
+    return render(request, f"{PAGE}#share-panel", context)
 
 
 @login_not_required
@@ -303,7 +305,7 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
         conversation__deleted_at__isnull=True,
     )
     conversation = link.conversation
-    context = {"conversation": conversation, "messages_list": message_path(conversation)}
+    context = {"conversation": conversation, "shared": selectors.shared_page(conversation)}
     response = render(request, SHARED_PAGE, context)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs
