@@ -6,7 +6,7 @@ from importlib import import_module
 import pytest
 from django.apps import apps
 
-from conversations.models import Conversation, Message, ShareLink
+from conversations.models import Conversation, Message, ShareLink, title_from
 from tests.conftest import settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,10 +132,15 @@ def test_the_migration_finds_which_titles_were_made_from_the_first_question(alic
     renamed = Conversation.objects.create(owner=alice, model="m", title="Ferns")
     Message.objects.create(conversation=renamed, role="user", content="How do I water ferns")
     untitled = Conversation.objects.create(owner=alice, model="m")
+    long_question = "Tell me everything about the care of ferns in a north-facing flat in winter " * 2
+    cut = Conversation.objects.create(owner=alice, model="m", title=title_from(long_question))
+    cut_question = Message.objects.create(conversation=cut, role="user", content=long_question)
     migration = import_module("conversations.migrations.0009_share_title")
 
     migration.find_title_sources(apps, None)
 
-    made.refresh_from_db(), renamed.refresh_from_db(), untitled.refresh_from_db()
+    for conversation in (made, renamed, untitled, cut):
+        conversation.refresh_from_db()
     assert made.title_source_id == question.pk
+    assert cut.title.endswith("…") and cut.title_source_id == cut_question.pk
     assert renamed.title_source_id is None and untitled.title_source_id is None

@@ -4,9 +4,20 @@ import django.db.models.deletion
 from django.db import migrations, models
 from django.db.models import OuterRef, Subquery
 
-from conversations.models import title_from
-
 BATCH = 1000
+TITLE_LENGTH = 80
+
+
+def title_from(text):
+    # conversations.models.title_from as it was when this migration was written (frozen here,
+    # so that a later change to it or a move of it does not change what this migration does).
+    title = " ".join(text.split())
+    if len(title) <= TITLE_LENGTH:
+        return title
+    cut = title[: TITLE_LENGTH - 1]
+    if " " in cut and title[TITLE_LENGTH - 1] != " ":
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:-") + "…"
 
 
 def find_title_sources(apps, schema_editor):
