@@ -368,6 +368,11 @@ def conversation_import(*, owner, raw: bytes) -> list[Conversation]:
             Message.objects.bulk_update(linked, ["parent"], batch_size=500)
             if item.current is not None:
                 conversation.current_message_id = messages[item.current].pk
-                conversation.save(update_fields=["current_message"])
+            # A title chatsite took from the first question is automatic here too (see title_source).
+            first = next((m for m in messages if m.parent_id is None and m.role == Message.Role.USER), None)
+            if first is not None and item.title and item.title == title_from(first.content):
+                conversation.title_source = first
+            if conversation.current_message_id or conversation.title_source_id:
+                conversation.save(update_fields=["current_message", "title_source"])
             stored.append(conversation)
     return stored

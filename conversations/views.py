@@ -305,7 +305,8 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
         conversation__deleted_at__isnull=True,
     )
     conversation = link.conversation
-    context = {"conversation": conversation, "shared": selectors.shared_page(conversation)}
+    shared = selectors.shared_page(conversation)
+    context = {"conversation": conversation, "shared": shared, "messages_list": shared.messages}
     response = render(request, SHARED_PAGE, context)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs

@@ -6,6 +6,7 @@ from importlib import import_module
 import pytest
 from django.apps import apps
 
+from conversations import services
 from conversations.models import Conversation, Message, ShareLink, title_from
 from tests.conftest import settle
 
@@ -144,3 +145,16 @@ def test_the_migration_finds_which_titles_were_made_from_the_first_question(alic
     assert made.title_source_id == question.pk
     assert cut.title.endswith("…") and cut.title_source_id == cut_question.pk
     assert renamed.title_source_id is None and untitled.title_source_id is None
+
+
+def test_an_imported_automatic_title_follows_the_shared_branch_too(client_alice, anon_client, alice, upstream):
+    exported = _start(client_alice)
+    _edit(client_alice, exported, _first_question(exported), EDITED)
+    raw = b"".join(client_alice.get(f"/c/{exported.pk}/export.json").streaming_content)
+
+    (imported,) = services.conversation_import(owner=alice, raw=raw)
+
+    assert imported.title == ORIGINAL
+    html = _shared_html(client_alice, anon_client, imported)
+    assert _titles(html) == (EDITED, EDITED)
+    assert "secret project" not in html
