@@ -279,7 +279,9 @@ def _retitle(message_id: int) -> None:
         )
         title = _clean_title(completion.content)
         if title:
-            Conversation.objects.filter(pk=conversation.pk, title=conversation.title).update(title=title)
+            Conversation.objects.filter(pk=conversation.pk, title=conversation.title).update(
+                title=title, title_source=message
+            )
     except llm.UpstreamError as error:
         logger.info("no model-made title for message %s: %s", message_id, error)
     except Exception:

@@ -40,6 +40,12 @@ def _check_bounds(name: str) -> models.CheckConstraint:
 class Conversation(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=TITLE_LENGTH, blank=True)
+    # What an automatic title was made from: the first question, or (a model-made title) the
+    # first reply. Null when the owner chose the title (or it was imported). A share link shows
+    # the title only while this message is on the shared branch (selectors.shared_page).
+    title_source = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     system_prompt = models.TextField(blank=True)
     model = models.CharField(max_length=200)
     # Generation parameters: null means "not set", and then nothing is sent upstream.

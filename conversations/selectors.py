@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from conversations.models import CATALOGUE_CACHE_KEY, ChatModel, Conversation, Message
+from conversations.models import CATALOGUE_CACHE_KEY, ChatModel, Conversation, Message, title_from
 
 SIDEBAR_PAGE = 50
 PINNED_LIMIT = 100
@@ -156,6 +156,7 @@ class MessageWindow:
     leaf_id: int | None = None  # the end of the branch shown
     older_than: int | None = None  # the first message shown, when older ones exist
     has_newer: bool = False
+    branch_ids: list[int] = field(default_factory=list)  # the whole branch, root first, shown or not
 
 
 def message_window(
@@ -195,8 +196,43 @@ def message_window(
     for message in path:
         _set_siblings(message, tree.children_of[message.parent_id])
     return MessageWindow(
-        messages=path, leaf_id=leaf, older_than=shown[0] if start > 0 else None, has_newer=end < len(ids)
+        messages=path,
+        leaf_id=leaf,
+        older_than=shown[0] if start > 0 else None,
+        has_newer=end < len(ids),
+        branch_ids=ids,
     )
+
+
+@dataclass
+class SharedPage:
+    title: str
+    messages: list[Message]
+    models: list[str]  # the models that answered on the branch
+
+
+def shared_page(conversation: Conversation) -> SharedPage:
+    """What a share link shows: the current branch, and nothing taken from a message off it."""
+    window = message_window(conversation, size=None)
+    replies = [message.model for message in window.messages if message.role == Message.Role.ASSISTANT]
+    models = list(dict.fromkeys(model for model in replies if model)) or [conversation.model]
+    return SharedPage(title=public_title(conversation, window), messages=window.messages, models=models)
+
+
+def public_title(conversation: Conversation, window: MessageWindow | None = None) -> str:
+    """The title a share link shows (and its dialog announces): the owner's own title, or an
+    automatic one while what it was made from is on the current branch; otherwise the title
+    the branch's first question gives (after an Edit replaced the original one)."""
+    if window is None:
+        window = message_window(conversation, size=1)
+    branch = window.branch_ids
+    if conversation.title and (conversation.title_source_id is None or conversation.title_source_id in branch):
+        return conversation.title
+    if not branch:
+        return conversation.display_title
+    shown = {message.pk: message for message in window.messages}
+    root = shown.get(branch[0]) or Message.objects.only("role", "content").get(pk=branch[0])
+    return title_from(root.content) if root.role == Message.Role.USER and root.content else "New chat"
 
 
 def with_siblings(message: Message) -> Message:

@@ -218,7 +218,7 @@ def _store_reply(conversation: Conversation, *, parent: Message) -> Message:
     )
     fields = {"updated_at": timezone.now(), "current_message": reply}
     if not conversation.title and parent.role == Message.Role.USER:
-        fields["title"] = _title_from(parent.content)
+        fields["title"], fields["title_source"] = _title_from(parent.content), parent
     Conversation.objects.filter(pk=conversation.pk).update(**fields)
     for name, value in fields.items():
         setattr(conversation, name, value)
@@ -262,7 +262,8 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     if len(title) > TITLE_LENGTH:
         raise ChatError(f"A title can have at most {TITLE_LENGTH} characters.")
     conversation.title = title
-    conversation.save(update_fields=["title"])
+    conversation.title_source = None  # the owner's own: shown as it is, on a share link too
+    conversation.save(update_fields=["title", "title_source"])
     return conversation
 
 
@@ -392,6 +393,11 @@ def conversation_import(*, owner, raw: bytes) -> list[Conversation]:
             Message.objects.bulk_update(linked, ["parent"], batch_size=500)
             if item.current is not None:
                 conversation.current_message_id = messages[item.current].pk
-                conversation.save(update_fields=["current_message"])
+            # A title chatsite took from the first question is automatic here too (see title_source).
+            first = next((m for m in messages if m.parent_id is None and m.role == Message.Role.USER), None)
+            if first is not None and item.title and item.title == title_from(first.content):
+                conversation.title_source = first
+            if conversation.current_message_id or conversation.title_source_id:
+                conversation.save(update_fields=["current_message", "title_source"])
             stored.append(conversation)
     return stored

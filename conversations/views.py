@@ -21,7 +21,7 @@ from conversations import generation, history, selectors, services
 from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm, SignupForm
 from conversations.models import Conversation, Message, ShareLink
 from conversations.search import search_messages
-from conversations.selectors import message_path, message_window, sidebar_page, with_siblings
+from conversations.selectors import message_window, sidebar_page, with_siblings
 
 PAGE = "conversations/chat.html"
 HISTORY_PAGE = "conversations/history.html"
@@ -52,6 +52,7 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
         context.setdefault("message_form", MessageForm(initial={"parent": last_id}))
         context.setdefault("settings_form", ConversationSettingsForm(instance=conversation, prefix="settings"))
         context.setdefault("share_link", conversation.share_links.filter(revoked_at__isnull=True).first())
+        context.setdefault("public_title", selectors.public_title(conversation, context.get("window")))
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
     context.setdefault("message_form", MessageForm())
@@ -289,7 +290,8 @@ def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def _share_response(request: HttpRequest, conversation: Conversation, link: ShareLink | None) -> HttpResponse:
     if not request.htmx:
         return redirect(conversation)
-    return render(request, f"{PAGE}#share-panel", {"conversation": conversation, "share_link": link})
+    context = {"conversation": conversation, "share_link": link, "public_title": selectors.public_title(conversation)}
+    return render(request, f"{PAGE}#share-panel", context)
 
 
 @login_not_required
@@ -307,7 +309,8 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
             request, 404, "This shared link was revoked, or it never existed. Ask whoever sent it for a new one."
         )
     conversation = link.conversation
-    context = {"conversation": conversation, "messages_list": message_path(conversation)}
+    shared = selectors.shared_page(conversation)
+    context = {"conversation": conversation, "shared": shared, "messages_list": shared.messages}
     response = render(request, SHARED_PAGE, context)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs
@@ -459,7 +462,9 @@ def _change_branch(request: HttpRequest, conversation: Conversation, change, *, 
     """Run a service that changes which messages the conversation shows, then show them.
 
     A refused change (a ChatError, or invalid input) changes nothing and answers 409 with
-    the reason, shown above the messages (429 when a quota or the rate limit refused it).
+    the reason (429 when a quota or the rate limit refused it), shown beside the composer:
+    in view wherever the person has scrolled, as a refused Send is. The messages are left as
+    they are, so an edited text stays in its box.
     """
     status = 409 if error else 200
     if change is not None:
@@ -469,9 +474,11 @@ def _change_branch(request: HttpRequest, conversation: Conversation, change, *, 
             error, status = str(refused), _refusal_status(refused, default=409)
     if not request.htmx:
         return redirect(conversation)
+    if error:
+        response = render(request, f"{PAGE}#composer-errors", {"errors": [error]}, status=status)
+        return reswap(retarget(response, "#composer-errors"), "outerHTML")
     conversation.refresh_from_db()
-    context = {"list_error": error}
-    return _page(request, f"{PAGE}#message-list-response", conversation=conversation, status=status, **context)
+    return _page(request, f"{PAGE}#message-list-response", conversation=conversation)
 
 
 @require_POST

@@ -9,10 +9,24 @@
     return document.getElementById("message-list");
   }
 
+  // At once, not smoothly: while a smooth scroll is under way the list is not yet at the
+  // bottom, so a reply streaming in would seem scrolled away from and stop being followed
+  // (and its error and Retry would end up below the visible area).
   function scrollToNewest() {
     var list = messageList();
-    if (list) list.scrollTop = list.scrollHeight;
+    if (list) list.scrollTo({ top: list.scrollHeight, behavior: "instant" });
+    syncScrollButton();
   }
+
+  // "Scroll to the newest message" shows while the person has scrolled up from the bottom.
+  function syncScrollButton() {
+    var button = document.querySelector("[data-scroll-newest]");
+    if (button) button.hidden = isNearBottom();
+  }
+
+  document.addEventListener("scroll", function (event) {
+    if (event.target === messageList()) syncScrollButton();
+  }, true);
 
   function grow(textarea) {
     textarea.style.height = "auto";
@@ -172,13 +186,16 @@
 
   document.addEventListener("htmx:afterSettle", function (event) {
     syncEmptyState();
-    if (event.detail.boosted) {
+    if (event.detail.xhr && event.detail.xhr.status >= 400) {
+      // A refusal, shown beside the composer, changed nothing: the view stays where it is.
+    } else if (event.detail.boosted) {
       // A conversation opened from the sidebar. After this event htmx scrolls a link's #message-N
       // to the top of the view: place it once htmx is done.
       requestAnimationFrame(scrollOnArrival);
     } else if (!isOlderRequest(event) && !inSidebar(event)) {
       scrollToNewest();
     }
+    syncScrollButton();
     var textarea = composerTextarea();
     if (textarea && document.activeElement === document.body) textarea.focus();
   });
@@ -213,7 +230,7 @@
       var nearBottom = isNearBottom();
       body.append(document.createTextNode(JSON.parse(event.data)));
       body.setAttribute("data-stream-offset", event.lastEventId);
-      if (nearBottom) scrollToNewest();
+      if (nearBottom) scrollToNewest(); else syncScrollButton();
     });
     source.addEventListener("done", function (event) {
       source.close();
@@ -227,7 +244,8 @@
       htmx.process(finished); // fires no htmx:load, so the reply is enhanced here
       enhance(finished);
       syncStreaming();
-      if (nearBottom) scrollToNewest();
+      // A failed reply's error and Retry come into view too, if the person was at the bottom.
+      if (nearBottom) scrollToNewest(); else syncScrollButton();
     });
     source.addEventListener("error", function () {
       // EventSource reconnects by itself; CLOSED means the server refused (signed out, deleted).
@@ -350,6 +368,10 @@
       copy(button, button.getAttribute("data-copy"));
     } else if (button.hasAttribute("data-copy-code")) {
       copy(button, button.closest(".code-block").querySelector("pre").textContent);
+    } else if (button.hasAttribute("data-scroll-newest")) {
+      scrollToNewest();
+      var textarea = composerTextarea();
+      if (textarea) textarea.focus(); // the button hides: focus goes on to where one writes
     } else if (button.hasAttribute("data-menu")) {
       setMenu(!isMenuOpen());
     } else if (button.hasAttribute("data-theme-toggle") && window.chatsiteTheme) {
@@ -410,6 +432,7 @@
       list.scrollTop = list.scrollHeight;
     }
     list.style.scrollBehavior = "";
+    syncScrollButton();
   }
 
   // "Deleted … Undo" goes away after a few seconds; the conversation then stays in the trash.
