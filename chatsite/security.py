@@ -10,6 +10,7 @@ from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from chatsite import counters
 from chatsite.errors import error_response
@@ -28,6 +29,19 @@ def client_ip(request: HttpRequest) -> str:
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR", "")
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    """The form's `next` address when it stays on this site, else `fallback`.
+
+    A `next` from another site would turn our redirect into an open redirect (a link that
+    looks like ours and lands on a phishing page), so only same-site addresses are followed.
+    """
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return next_url if allowed else fallback
 
 
 class LoginThrottle:

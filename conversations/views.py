@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
-from chatsite.security import SignupThrottle, ThrottledLoginView, client_ip
+from chatsite.security import SignupThrottle, ThrottledLoginView, client_ip, safe_next
 from conversations import generation, history, selectors, services
 from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm
 from conversations.models import Conversation, Message, ShareLink
@@ -131,7 +131,7 @@ def _sidebar_response(request: HttpRequest, *, status: int = 200, **context) -> 
 
 def _history_change(request: HttpRequest, conversation: Conversation, **context) -> HttpResponse:
     if not request.htmx:
-        return redirect(request.POST.get("next") or conversation.get_absolute_url())
+        return redirect(safe_next(request, conversation.get_absolute_url()))
     return _sidebar_response(request, conversation=_current(request), **context)
 
 
