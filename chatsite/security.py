@@ -1,5 +1,6 @@
 """Defences that sit in front of every view: sign-in throttling and rejecting malformed requests."""
 
+import contextlib
 import hashlib
 import time
 from urllib.parse import unquote_to_bytes
@@ -45,11 +46,15 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
 
 
 class LoginThrottle:
-    """Counts failed sign-ins per account and per address in the cache (shared by every process with Redis).
+    """Counts sign-in attempts per account and per address in the cache (shared by every process with Redis).
 
     After LOGIN_FAILURES_PER_ACCOUNT failures for one username, or LOGIN_FAILURES_PER_IP from one
     address, within LOGIN_LOCKOUT_SECONDS, further attempts are refused, even with the right
     password, until that time has passed since the last failure.
+
+    An attempt is counted (atomically) *before* its password is checked: counted after, a burst
+    of parallel guesses would all pass the check before the first failure was counted. The
+    attempt that turns out right is taken back off the address's count.
     """
 
     def __init__(self, username: str, ip: str):
@@ -58,6 +63,7 @@ class LoginThrottle:
             "account": (self._key("account", username.strip().lower()), settings.LOGIN_FAILURES_PER_ACCOUNT),
             "ip": (self._key("ip", ip), settings.LOGIN_FAILURES_PER_IP),
         }
+        self._attempts = {kind: 0 for kind in self._keys}
 
     @staticmethod
     def _key(kind: str, value: str) -> str:
@@ -69,19 +75,42 @@ class LoginThrottle:
         until = max((cache.get(f"{key}:until") or 0) for key, _ in self._keys.values())
         return max(0, int(until - now + 0.999))
 
+    def attempt(self) -> int:
+        """Count this attempt before its password is checked: 0 when it may be checked, else
+        the seconds sign-in stays refused (the lock, or the whole window for an attempt past a
+        limit whose earlier attempts are still being checked)."""
+        if seconds := self.seconds_locked():
+            return seconds
+        window = settings.LOGIN_LOCKOUT_SECONDS
+        over = False
+        for kind, (key, limit) in self._keys.items():
+            self._attempts[kind] = counters.count(key, timeout=window)
+            over = over or self._attempts[kind] > limit
+        return window if over else 0
+
     def failed(self) -> None:
         window = settings.LOGIN_LOCKOUT_SECONDS
-        for key, limit in self._keys.values():
-            failures = counters.count(key, timeout=window)
-            cache.touch(key, window)
-            if failures >= limit:
+        for kind, (key, limit) in self._keys.items():
+            cache.touch(key, window)  # the window runs from the last failure
+            if self._attempts[kind] >= limit:
                 cache.set(f"{key}:until", time.time() + window, timeout=window)
 
     def succeeded(self) -> None:
         """A correct password clears the account's count (not the address's: one person's success
-        must not let an attacker on the same address guess on)."""
+        must not let an attacker on the same address guess on), and is no failure of the address."""
         key, _ = self._keys["account"]
         cache.delete_many([key, f"{key}:until"])
+        self._take_back("ip")
+
+    def not_checked(self) -> None:
+        """The attempt ended without a password check (e.g. an inactive account): it is no failure."""
+        for kind in self._keys:
+            self._take_back(kind)
+
+    def _take_back(self, kind: str) -> None:
+        key, _ = self._keys[kind]
+        with contextlib.suppress(ValueError):  # already expired or cleared
+            cache.decr(key)
 
 
 class SignupThrottle:
@@ -107,8 +136,11 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     }
 
     def clean(self):
-        throttle = LoginThrottle(self.cleaned_data.get("username") or "", client_ip(self.request))
-        if seconds := throttle.seconds_locked():
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if not (username and password):
+            return super().clean()  # a field is missing: no password is checked
+        throttle = LoginThrottle(username, client_ip(self.request))
+        if seconds := throttle.attempt():
             minutes = (seconds + 59) // 60
             raise ValidationError(
                 self.error_messages["throttled"],
@@ -120,6 +152,8 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         except ValidationError as error:
             if error.code == "invalid_login":
                 throttle.failed()
+            else:
+                throttle.not_checked()
             raise
         throttle.succeeded()
         return cleaned
