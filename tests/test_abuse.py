@@ -2,6 +2,7 @@
 bursts, stream floods and bodies that are not text."""
 
 import http.client
+import json
 import os
 import socket
 import threading
@@ -351,3 +352,115 @@ def _wait_for_streams(server, replies, cookies, wanted: int, while_waiting=lambd
     finally:
         for stream in open_streams:
             stream.hang_up()
+
+
+# --- Multipart bodies that are not text ---------------------------------------------------
+
+BOUNDARY = "chatsite-test-boundary"
+NOT_TEXT = "The form contains characters that are not valid text."
+
+
+def _multipart(*parts: tuple[bytes, bytes]) -> bytes:
+    """A multipart/form-data body of (headers, value) parts, byte for byte as given."""
+    body = b""
+    for headers, value in parts:
+        body += b"--" + BOUNDARY.encode() + b"\r\n" + headers + b"\r\n\r\n" + value + b"\r\n"
+    return body + b"--" + BOUNDARY.encode() + b"--\r\n"
+
+
+def _field(name: bytes, value: bytes, *extra: bytes) -> tuple[bytes, bytes]:
+    return b"\r\n".join([b'Content-Disposition: form-data; name="' + name + b'"', *extra]), value
+
+
+def _post_multipart(client, path, *parts, htmx=True):
+    content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    return client.post(path, _multipart(*parts), content_type=content_type, htmx=htmx)
+
+
+def _message(content: bytes, *, name: bytes = b"content", extra=()) -> list[tuple[bytes, bytes]]:
+    return [_field(name, content, *extra), _field(b"client_id", str(uuid.uuid4()).encode())]
+
+
+@pytest.fixture
+def chat(alice):
+    return Conversation.objects.create(owner=alice, model="mistralai/mistral-tiny", title="Chat")
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        pytest.param(_message(b"caf\xe9 au lait"), id="latin-1 value"),
+        pytest.param(_message(b"half \xe2\x98"), id="cut UTF-8 value"),
+        pytest.param(_message(b"nul \x00 inside"), id="NUL in a value"),
+        pytest.param(_message(b"hi", name=b"cont\xffent"), id="field name"),
+        pytest.param(_message(b"Y2Fm6Q==", extra=[b"Content-Transfer-Encoding: base64"]), id="base64 value"),
+    ],
+)
+def test_a_multipart_message_that_is_not_text_is_refused(client_alice, chat, upstream, parts):
+    response = _post_multipart(client_alice, f"/c/{chat.pk}/messages/", *parts)
+
+    assert response.status_code == 400
+    assert response.content.decode() == NOT_TEXT
+    assert not chat.messages.exists(), "nothing is stored"
+    assert upstream.completion_requests == [], "nothing is sent"
+
+
+def test_a_multipart_message_in_utf8_is_stored_as_typed(client_alice, chat, upstream):
+    upstream.stream(["Fine."])
+
+    response = _post_multipart(client_alice, f"/c/{chat.pk}/messages/", *_message("café ☕ \ufffd".encode()))
+
+    assert response.status_code == 200
+    assert chat.messages.get(role="user").content == "café ☕ \ufffd"  # a typed U+FFFD is text too
+
+
+def _upload(name_header: bytes, content: bytes) -> tuple[bytes, bytes]:
+    headers = b'Content-Disposition: form-data; name="file"; ' + name_header + b"\r\nContent-Type: application/json"
+    return headers, content
+
+
+@pytest.mark.parametrize(
+    "name_header",
+    [
+        pytest.param(b'filename="caf\xe9.json"', id="raw bytes"),
+        pytest.param(b"filename*=UTF-8''caf%E9.json", id="RFC 2231"),
+    ],
+)
+def test_an_upload_whose_file_name_is_not_text_is_refused(client_alice, name_header):
+    export = json.dumps({"format": "chatsite-export", "version": 1, "conversations": []}).encode()
+
+    response = _post_multipart(client_alice, "/history/", _upload(name_header, export), htmx=False)
+
+    assert response.status_code == 400
+    assert NOT_TEXT in response.content.decode()
+    assert not Conversation.objects.exists()
+
+
+def test_the_contents_of_an_upload_are_the_imports_to_judge(client_alice):
+    response = _post_multipart(client_alice, "/history/", _upload(b'filename="export.json"', b"\xff\xfe\x00binary"))
+
+    assert response.status_code == 422  # the import's own reason, not the middleware's 400
+    assert NOT_TEXT not in response.content.decode()
+
+
+def test_an_upload_with_a_utf8_file_name_is_imported(client_alice, alice):
+    export = {
+        "format": "chatsite-export",
+        "version": 1,
+        "conversations": [{"title": "Café", "messages": [{"role": "user", "content": "Hé"}]}],
+    }
+    part = _upload('filename="café.json"'.encode(), json.dumps(export).encode())
+
+    response = _post_multipart(client_alice, "/history/", part, htmx=False)
+
+    assert response.status_code == 200, response.content.decode()[:500]
+    assert Conversation.objects.get(owner=alice).title == "Café"
+
+
+def test_a_multipart_value_over_the_size_limit_is_still_a_413(client_alice, chat, upstream, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+
+    response = _post_multipart(client_alice, f"/c/{chat.pk}/messages/", *_message(b"x" * 5000))
+
+    assert response.status_code == 413
+    assert not chat.messages.exists()
