@@ -1,7 +1,13 @@
 """Defences that sit in front of every view: sign-in throttling and rejecting malformed requests."""
 
+import binascii
+import contextlib
 import hashlib
+import shutil
+import tempfile
 import time
+from base64 import b64decode
+from email.message import Message
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
@@ -10,6 +16,15 @@ from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import (
+    MAX_TOTAL_HEADER_SIZE,
+    ChunkIter,
+    InterBoundaryIter,
+    LazyStream,
+    MultiPartParser,
+    exhaust,
+)
+from django.utils.http import parse_header_parameters, url_has_allowed_host_and_scheme
 
 from chatsite import counters
 from chatsite.errors import error_response
@@ -30,12 +45,29 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    """The form's `next` address when it stays on this site, else `fallback`.
+
+    A `next` from another site would turn our redirect into an open redirect (a link that
+    looks like ours and lands on a phishing page), so only same-site addresses are followed.
+    """
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return next_url if allowed else fallback
+
+
 class LoginThrottle:
-    """Counts failed sign-ins per account and per address in the cache (shared by every process with Redis).
+    """Counts sign-in attempts per account and per address in the cache (shared by every process with Redis).
 
     After LOGIN_FAILURES_PER_ACCOUNT failures for one username, or LOGIN_FAILURES_PER_IP from one
     address, within LOGIN_LOCKOUT_SECONDS, further attempts are refused, even with the right
     password, until that time has passed since the last failure.
+
+    An attempt is counted (atomically) *before* its password is checked: counted after, a burst
+    of parallel guesses would all pass the check before the first failure was counted. The
+    attempt that turns out right is taken back off the address's count.
     """
 
     def __init__(self, username: str, ip: str):
@@ -44,6 +76,7 @@ class LoginThrottle:
             "account": (self._key("account", username.strip().lower()), settings.LOGIN_FAILURES_PER_ACCOUNT),
             "ip": (self._key("ip", ip), settings.LOGIN_FAILURES_PER_IP),
         }
+        self._attempts = {kind: 0 for kind in self._keys}
 
     @staticmethod
     def _key(kind: str, value: str) -> str:
@@ -55,19 +88,42 @@ class LoginThrottle:
         until = max((cache.get(f"{key}:until") or 0) for key, _ in self._keys.values())
         return max(0, int(until - now + 0.999))
 
+    def attempt(self) -> int:
+        """Count this attempt before its password is checked: 0 when it may be checked, else
+        the seconds sign-in stays refused (the lock, or the whole window for an attempt past a
+        limit whose earlier attempts are still being checked)."""
+        if seconds := self.seconds_locked():
+            return seconds
+        window = settings.LOGIN_LOCKOUT_SECONDS
+        over = False
+        for kind, (key, limit) in self._keys.items():
+            self._attempts[kind] = counters.count(key, timeout=window)
+            over = over or self._attempts[kind] > limit
+        return window if over else 0
+
     def failed(self) -> None:
         window = settings.LOGIN_LOCKOUT_SECONDS
-        for key, limit in self._keys.values():
-            failures = counters.count(key, timeout=window)
-            cache.touch(key, window)
-            if failures >= limit:
+        for kind, (key, limit) in self._keys.items():
+            cache.touch(key, window)  # the window runs from the last failure
+            if self._attempts[kind] >= limit:
                 cache.set(f"{key}:until", time.time() + window, timeout=window)
 
     def succeeded(self) -> None:
         """A correct password clears the account's count (not the address's: one person's success
-        must not let an attacker on the same address guess on)."""
+        must not let an attacker on the same address guess on), and is no failure of the address."""
         key, _ = self._keys["account"]
         cache.delete_many([key, f"{key}:until"])
+        self._take_back("ip")
+
+    def not_checked(self) -> None:
+        """The attempt ended without a password check (e.g. an inactive account): it is no failure."""
+        for kind in self._keys:
+            self._take_back(kind)
+
+    def _take_back(self, kind: str) -> None:
+        key, _ = self._keys[kind]
+        with contextlib.suppress(ValueError):  # already expired or cleared
+            cache.decr(key)
 
 
 class SignupThrottle:
@@ -93,8 +149,11 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     }
 
     def clean(self):
-        throttle = LoginThrottle(self.cleaned_data.get("username") or "", client_ip(self.request))
-        if seconds := throttle.seconds_locked():
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if not (username and password):
+            return super().clean()  # a field is missing: no password is checked
+        throttle = LoginThrottle(username, client_ip(self.request))
+        if seconds := throttle.attempt():
             minutes = (seconds + 59) // 60
             raise ValidationError(
                 self.error_messages["throttled"],
@@ -106,6 +165,8 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         except ValidationError as error:
             if error.code == "invalid_login":
                 throttle.failed()
+            else:
+                throttle.not_checked()
             raise
         throttle.succeeded()
         return cleaned
@@ -127,7 +188,9 @@ class RejectMalformedInputMiddleware:
 
     Django would decode such bytes to U+FFFD and store the result; PostgreSQL refuses NUL in
     text with a server error. Neither is something a browser sends, so it is refused whole,
-    before any view runs. Multipart bodies (file uploads) are left to the view that reads them.
+    before any view runs. In a multipart body the same holds for every part's headers (field
+    names, file names) and every value that is not a file; what a file holds is the business
+    of the view that reads it (an import is JSON, checked there).
     """
 
     def __init__(self, get_response):
@@ -140,6 +203,8 @@ class RejectMalformedInputMiddleware:
         # Reading the body applies DATA_UPLOAD_MAX_MEMORY_SIZE first (413 above it).
         form = request.method == "POST" and request.content_type == "application/x-www-form-urlencoded"
         if form and not _clean_urlencoded(request.body):
+            return error_response(request, 400, "The form contains characters that are not valid text.")
+        if request.method == "POST" and request.content_type == "multipart/form-data" and not _clean_multipart(request):
             return error_response(request, 400, "The form contains characters that are not valid text.")
         return self.get_response(request)
 
@@ -154,4 +219,91 @@ def _clean_urlencoded(data: bytes) -> bool:
                 raw.decode("utf-8")
             except UnicodeDecodeError:
                 return False
+    return True
+
+
+def _clean_multipart(request: HttpRequest) -> bool:
+    """Check a multipart body's text, then hand the body to Django's parser (request.POST, FILES).
+
+    Django's parser turns bytes that are not UTF-8 into U+FFFD as it goes, so the raw body is
+    checked first: copied into a file that stays in memory while small and spills to disk for
+    an upload. A body Django cannot parse at all (no boundary, say) is left to Django: 400.
+    """
+    _, params = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))
+    boundary = params.get("boundary", "")
+    if not boundary or not boundary.isascii():
+        return True
+    with tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE) as body:
+        shutil.copyfileobj(request, body, _CHUNK)
+        body.seek(0)
+        if not _clean_parts(body, boundary.encode("ascii")):
+            return False
+        body.seek(0)
+        parser = MultiPartParser(request.META, body, request.upload_handlers, request.encoding)
+        # As HttpRequest._load_post_and_files would, from the copy (the request is read).
+        request._post, request._files = parser.parse()
+    return True
+
+
+_CHUNK = 64 * 1024
+
+
+def _clean_parts(body, boundary: bytes) -> bool:
+    """Every part's headers are text, and so is every value that is not a file."""
+    for part in InterBoundaryIter(LazyStream(ChunkIter(body, _CHUNK)), b"--" + boundary):
+        head = part.read(MAX_TOTAL_HEADER_SIZE)
+        end = head.find(b"\r\n\r\n")
+        if end == -1:  # the preamble, the end, or a part Django refuses or skips
+            exhaust(part)
+            continue
+        headers = _headers(head[:end])
+        if headers is None:
+            return False
+        disposition = headers.get("content-disposition", "")
+        if parse_header_parameters(disposition)[1].get("filename"):
+            exhaust(part)  # a file: its bytes are the view's to judge
+            continue
+        base64 = headers.get("content-transfer-encoding", "").strip().lower() == "base64"
+        if not _clean_value(head[end + 4 :], part, base64=base64):
+            return False
+    return True
+
+
+def _headers(raw: bytes) -> dict[str, str] | None:
+    """A part's headers by lower-case name, or None when they are not text. A parameter in
+    RFC 2231 form (`filename*=UTF-8''%FF`) holds percent-encoded bytes, which must be text too."""
+    if b"\x00" in raw or not _decodes(raw):
+        return None
+    headers = {}
+    for line in raw.decode().split("\r\n"):
+        name, _, value = line.partition(":")
+        message = Message()
+        message["content-disposition"] = value
+        for _, parameter in (message.get_params(header="content-disposition") or [])[1:]:
+            if isinstance(parameter, tuple):
+                charset, _, text = parameter
+                decoded = bytes(text, "raw-unicode-escape")
+                if b"\x00" in decoded or not _decodes(decoded, charset or "us-ascii"):
+                    return None
+        headers[name.strip().lower()] = value
+    return headers
+
+
+def _clean_value(start: bytes, part, *, base64: bool) -> bool:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    value = start + part.read(limit)
+    if limit is not None and len(value) > limit:
+        exhaust(part)
+        return True  # too large: Django answers 413 when it parses the body
+    if base64:
+        with contextlib.suppress(binascii.Error):
+            value = b64decode(value)  # as Django does; a value that is not base64 stays as sent
+    return b"\x00" not in value and _decodes(value)
+
+
+def _decodes(data: bytes, encoding: str = "utf-8") -> bool:
+    try:
+        data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return False
     return True

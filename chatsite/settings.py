@@ -248,6 +248,11 @@ CHAT_STREAMING = env_bool("CHAT_STREAMING", True)
 CHAT_STREAM_SAVE_INTERVAL_MS = env_int("CHAT_STREAM_SAVE_INTERVAL_MS", 250, minimum=10)
 # Replies generated at once per process; more wait their turn.
 CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 128, minimum=1)
+# Open reply streams (server-sent events) at once per person and per reply, across every
+# process with REDIS_URL. Each holds a server thread (GUNICORN_THREADS), so no one person may
+# hold them all; past a cap the stream is answered 429 with the reason.
+CHAT_STREAMS_PER_PERSON = env_int("CHAT_STREAMS_PER_PERSON", 8, minimum=1)
+CHAT_STREAMS_PER_REPLY = env_int("CHAT_STREAMS_PER_REPLY", 4, minimum=1)
 # Messages a person may send per minute (sends, retries, regenerations, edits); 0 turns it off.
 # Counted in the cache: per process by default, shared by every process with REDIS_URL.
 CHAT_RATE_LIMIT_PER_MINUTE = env_int("CHAT_RATE_LIMIT_PER_MINUTE", 20, minimum=0)

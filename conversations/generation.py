@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
+from chatsite import counters
 from conversations import keys, llm, tokens, usage
 from conversations.models import Conversation, Message, Usage, title_from
 from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
@@ -35,6 +36,9 @@ from conversations.payload import DoesNotFit, build_messages, fit_window, reques
 logger = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15.0
+# An open stream's slot lives this long unless renewed; a stream renews it at its events (a
+# keep-alive at least every KEEPALIVE_SECONDS), so only a process that died leaves slots behind.
+STREAM_SLOT_SECONDS = 4 * KEEPALIVE_SECONDS
 UNEXPECTED_ERROR = (
     "chatsite hit an unexpected error while asking the model. Press Retry; if it keeps failing, "
     "an admin will find the details in the server log."
@@ -206,6 +210,33 @@ def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | None]
             yield None
             quiet_since = time.monotonic()
         time.sleep(interval)
+
+
+class TooManyStreams(Exception):
+    """The person, or the reply, already has as many open streams as allowed; says which."""
+
+
+def stream_slots(*, user_id: int, message_id: int) -> list[counters.Lease]:
+    """Take one of the person's CHAT_STREAMS_PER_PERSON and one of the reply's
+    CHAT_STREAMS_PER_REPLY open streams, or raise TooManyStreams.
+
+    Every stream holds a server thread for as long as it is open: without a cap, one person
+    could take them all, and nothing else (sign-in, /healthz) would be served.
+    """
+    per_person, per_reply = settings.CHAT_STREAMS_PER_PERSON, settings.CHAT_STREAMS_PER_REPLY
+    person = counters.lease(f"streams:person:{user_id}", limit=per_person, ttl=STREAM_SLOT_SECONDS)
+    if person is None:
+        raise TooManyStreams(
+            f"You have {per_person} replies open already, the most at once. "
+            "Close a tab or wait for a reply to finish, then reload this page."
+        )
+    reply = counters.lease(f"streams:reply:{message_id}", limit=per_reply, ttl=STREAM_SLOT_SECONDS)
+    if reply is None:
+        person.release()
+        raise TooManyStreams(
+            f"This reply is open in {per_reply} tabs already, the most at once. Close one, then reload this page."
+        )
+    return [person, reply]
 
 
 def _run(message_id: int, live: _Live) -> None:

@@ -15,8 +15,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
+from chatsite import counters
 from chatsite.errors import error_response
-from chatsite.security import SignupThrottle, ThrottledLoginView, client_ip
+from chatsite.security import SignupThrottle, ThrottledLoginView, client_ip, safe_next
 from conversations import generation, history, selectors, services
 from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm, SignupForm
 from conversations.models import Conversation, Message, ShareLink
@@ -132,7 +133,7 @@ def _sidebar_response(request: HttpRequest, *, status: int = 200, **context) -> 
 
 def _history_change(request: HttpRequest, conversation: Conversation, **context) -> HttpResponse:
     if not request.htmx:
-        return redirect(request.POST.get("next") or conversation.get_absolute_url())
+        return redirect(safe_next(request, conversation.get_absolute_url()))
     return _sidebar_response(request, conversation=_current(request), **context)
 
 
@@ -384,9 +385,14 @@ def message_stream(request: HttpRequest, pk: int, message_pk: int) -> StreamingH
     `text` events carry new text (a JSON string) with the text's length so far as their id,
     so a reconnect (Last-Event-ID, or `?offset=`) resumes without repeating anything. The
     `done` event carries the message's final HTML. Following a reply never starts one: any
-    number of tabs and reconnects read the same generation.
+    number of tabs and reconnects read the same generation, up to the caps of open streams
+    per person and per reply (429 with the reason past them).
     """
     conversation, message = _message(request, pk, message_pk, role=Message.Role.ASSISTANT)
+    try:
+        slots = generation.stream_slots(user_id=request.user.pk, message_id=message.pk)
+    except generation.TooManyStreams as error:
+        return error_response(request, 429, str(error))
     offset = _offset(request.headers.get("Last-Event-ID") or request.GET.get("offset"))
 
     def events():
@@ -403,7 +409,8 @@ def message_stream(request: HttpRequest, pk: int, message_pk: int) -> StreamingH
         )
         yield f"event: done\ndata: {json.dumps({'html': html})}\n\n"
 
-    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    # The slots are given back when the stream ends or the server closes it (the client left).
+    response = StreamingHttpResponse(counters.Holding(events(), slots), content_type="text/event-stream")
     # Each event must reach the browser at once: no caching, no proxy buffering.
     response["Cache-Control"] = "no-cache, no-store"
     response["X-Accel-Buffering"] = "no"

@@ -55,7 +55,7 @@ def _free_port() -> int:
 class Server:
     """One gunicorn master with one worker: a separate process, as on another host."""
 
-    def __init__(self, name: str, tmp: Path, upstream_url: str, database_url: str) -> None:
+    def __init__(self, name: str, tmp: Path, upstream_url: str, database_url: str, **overrides: str) -> None:
         self.port = _free_port()
         self.log = tmp / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "CHAT_", "GUNICORN_", "PYTEST"))}
@@ -79,6 +79,7 @@ class Server:
             GUNICORN_THREADS="16",
             XDG_RUNTIME_DIR=str(tmp),
         )
+        env.update(overrides)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own command
                 [str(GUNICORN), "chatsite.wsgi", "--config", "gunicorn.conf.py"],

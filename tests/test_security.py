@@ -115,16 +115,22 @@ def test_the_lock_ends_after_the_lockout_time(anon_client, alice, limits):
     assert _sign_in(anon_client, "alice", PASSWORD).status_code == 302
 
 
+def _wrong_guess() -> None:
+    throttle = LoginThrottle("alice", "203.0.113.9")
+    assert throttle.attempt() == 0
+    throttle.failed()
+
+
 @pytest.mark.skipif(not django_settings.REDIS_URL, reason="REDIS_URL is not set: the Redis cache is not under test")
 def test_with_redis_every_process_sees_the_same_failures(limits):
     # Two cache clients stand for two gunicorn processes: what one counts, the other refuses.
     assert isinstance(caches["default"], RedisCache)
-    LoginThrottle("alice", "203.0.113.9").failed()
-    LoginThrottle("alice", "203.0.113.9").failed()
+    _wrong_guess()
+    _wrong_guess()
     other_process = RedisCache(django_settings.REDIS_URL, {"KEY_PREFIX": caches["default"].key_prefix})
     assert other_process.get(LoginThrottle._key("account", "alice")) == 2
 
-    LoginThrottle("alice", "203.0.113.9").failed()
+    _wrong_guess()
 
     assert LoginThrottle("alice", "198.51.100.7").seconds_locked() > 0
 
