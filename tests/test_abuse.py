@@ -266,7 +266,9 @@ class RawStream:
 
     def read_to_end(self) -> str:
         """Everything the server sent until it closed; then the client closes too (gunicorn
-        lingers up to 2 s on a connection whose client keeps it open)."""
+        lingers up to 2 s on a connection whose client keeps it open, and its main loop waits
+        meanwhile: several such waits in a row can pass the 5 s of a single read)."""
+        self.sock.settimeout(30)
         while chunk := self.sock.recv(4096):
             self.received += chunk
         self.hang_up()
