@@ -43,6 +43,10 @@ KEY_UNREADABLE = (
     "chatsite cannot read its stored API key, so this message was not sent. An admin needs to check "
     "FIELD_ENCRYPTION_KEY (the server log says more); then press Retry."
 )
+MODEL_NOT_OFFERED = (
+    "This chat's model is not offered on this site, so this message was not sent. "
+    "Choose a model in this chat's settings, then press Retry."
+)
 
 
 @dataclass
@@ -296,13 +300,18 @@ def _generate(message_id: int, live: _Live) -> None:
         logger.error("cannot use a stored API key: %s", error)
         _save_failure(message_id, llm.UpstreamError(KEY_UNREADABLE, code="key_unreadable", retryable=True))
         return
+    # The last check before the upstream: only a model the admins offer is ever sent.
+    model = selectors.offered_model(conversation.model)
+    if not model or selectors.model_is_turned_off(model):
+        _save_failure(message_id, llm.UpstreamError(MODEL_NOT_OFFERED, code="model_not_offered", retryable=True))
+        return
     request = {
         "messages": build_messages(conversation, upto=message.parent),
-        "model": conversation.model,
-        "params": {**selectors.model_default_params(conversation.model), **conversation.generation_params()},
+        "model": model,
+        "params": {**selectors.model_default_params(model), **conversation.generation_params()},
         "config": key.config(),
     }
-    call = _Call(message, key)
+    call = _Call(message, key, model=model)
     release_connection()  # the upstream may take a while; the saves take one again
     if not settings.CHAT_STREAMING:
         _generate_whole(message_id, live, request, call)

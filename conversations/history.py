@@ -158,6 +158,10 @@ def parse_import(raw: bytes) -> list[ImportedConversation]:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ImportError_(f"This file is not valid JSON ({error}).") from None
+    except RecursionError:  # the parser recurses once per level of [ or {
+        raise ImportError_(
+            "This file nests lists or objects too deeply to be read; no export of chatsite or ChatGPT does."
+        ) from None
     if isinstance(data, dict) and data.get("format") == FORMAT:
         if data.get("version") != VERSION:
             raise ImportError_(f"This chatsite export has version {data.get('version')!r}; this site reads {VERSION}.")
