@@ -362,7 +362,8 @@ def test_an_imported_chatgpt_model_is_neither_offered_nor_sent(alice, client_ali
     assert _upload(client_alice, json.dumps(CHATGPT).encode()).status_code == 200
     conversation = Conversation.objects.get(owner=alice)
 
-    assert (conversation.model, conversation.imported_model) == (DEFAULT_MODEL, "gpt-4o")
+    assert conversation.model == DEFAULT_MODEL
+    assert conversation.imported_model == "gpt-4o"
     page = client_alice.get(f"/c/{conversation.pk}/").content.decode()
     assert 'value="gpt-4o"' not in page
     assert conversation.messages.get(role="assistant").model == "gpt-4o"  # who answered, as information
