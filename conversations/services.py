@@ -7,6 +7,7 @@ saves it as it arrives and ends it as `complete`, `stopped` or `error`. Messages
 tree: Regenerate and Edit add alternatives beside a message and never change or delete one.
 """
 
+import logging
 import secrets
 import time
 import uuid
@@ -21,6 +22,8 @@ from django.utils import timezone
 from conversations import generation, history, quotas, selectors
 from conversations.models import TITLE_LENGTH, Conversation, Message, ShareLink, UserQuota, title_from
 from conversations.selectors import latest_leaf_under
+
+logger = logging.getLogger(__name__)
 
 
 class ChatError(Exception):
@@ -377,7 +380,10 @@ def conversation_import(*, owner, raw: bytes) -> list[Conversation]:
         with transaction.atomic():
             Conversation.objects.filter(import_batch=batch).update(import_batch=None, deleted_at=None)
     except BaseException:
-        _discard_staged(batch)
+        try:
+            _discard_staged(batch)
+        except Exception:  # the database is failing: conversation_import_cleanup removes them later
+            logger.exception("could not remove the staged rows of failed import %s", batch)
         raise
     for conversation in stored:
         conversation.import_batch = conversation.deleted_at = None

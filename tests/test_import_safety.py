@@ -210,6 +210,22 @@ def test_a_failed_large_import_leaves_nothing_behind(alice, bob, busy_timeout):
     assert list(Conversation.objects.values_list("title", flat=True)) == ["Bob's"]
 
 
+def test_a_tree_cut_into_batches_keeps_every_parent_and_the_current_branch(alice, client_alice):
+    # 450 messages, more than two batches; each answers the one at half its index (a wide tree).
+    parents = [None] + [index // 2 for index in range(1, 450)]
+    messages = [{"role": "user", "content": f"node {index}", "parent": parent} for index, parent in enumerate(parents)]
+    content = {"format": "chatsite-export", "version": 1, "conversations": [{"title": "Tree", "model": DEFAULT_MODEL}]}
+    content["conversations"][0].update(messages=messages, current=301)
+
+    assert _upload(client_alice, json.dumps(content).encode()).status_code == 200
+
+    conversation = Conversation.objects.get(owner=alice, title="Tree")
+    exported = b"".join(client_alice.get(f"/c/{conversation.pk}/export.json").streaming_content)
+    (again,) = json.loads(exported)["conversations"]
+    assert [message["parent"] for message in again["messages"]] == parents
+    assert again["current"] == 301
+
+
 def _staged(owner, *, batch, age: timedelta, title: str) -> Conversation:
     conversation = Conversation.objects.create(
         owner=owner, model=DEFAULT_MODEL, title=title, import_batch=batch, deleted_at=timezone.now() - age
