@@ -49,7 +49,7 @@ def _retrying_when_locked(write):
         try:
             return write()
         except OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
+            if "database is locked" not in str(error):  # SQLite's busy timeout ran out
                 raise
             if attempt == WRITE_ATTEMPTS:
                 raise DatabaseBusy(
@@ -320,7 +320,8 @@ def conversation_restore(*, conversation: Conversation) -> Conversation:
 
 
 def conversation_purge_trash(*, older_than: timedelta) -> int:
-    """Delete for good the conversations in the trash for longer than `older_than`; returns how many."""
+    """Delete for good the conversations in the trash for longer than `older_than`, and those an import
+    that died left staged; returns how many."""
     cutoff = timezone.now() - older_than
     purged = conversation_import_cleanup()
     trash = Conversation.objects.filter(deleted_at__lt=cutoff, import_batch__isnull=True)

@@ -390,7 +390,7 @@ def test_an_imported_chatgpt_model_is_neither_offered_nor_sent(alice, client_ali
     assert [request.json["model"] for request in upstream.completion_requests] == [DEFAULT_MODEL]
 
 
-def test_an_imported_model_is_kept_only_when_the_catalogue_lists_it(alice, client_alice):
+def test_an_imported_model_is_kept_only_when_the_catalogue_lists_it(alice, client_alice, client_admin):
     ChatModel.objects.create(model_id="mistralai/mistral-small", display_name="Mistral Small")
     content = json.loads(_export(1, 1, model="mistralai/mistral-small"))
     unknown = json.loads(_export(1, 1, model="vendor/very-expensive", title="Unknown"))
@@ -400,13 +400,17 @@ def test_an_imported_model_is_kept_only_when_the_catalogue_lists_it(alice, clien
 
     models = dict(Conversation.objects.filter(owner=alice).values_list("title", "model"))
     assert models == {"Imported 0": "mistralai/mistral-small", "Unknown 0": DEFAULT_MODEL}
-    assert Conversation.objects.get(title="Unknown 0").imported_model == "vendor/very-expensive"
+    unknown = Conversation.objects.get(title="Unknown 0")
+    assert unknown.imported_model == "vendor/very-expensive"
+    admin_page = client_admin.get(f"/admin/conversations/conversation/{unknown.pk}/change/")
+    assert admin_page.status_code == 200 and "vendor/very-expensive" in admin_page.content.decode()
 
 
 def test_a_chat_whose_model_is_not_offered_is_never_sent_with_it(alice, client_alice, upstream):
     # A row from before imports checked the catalogue, or whose catalogue entry was deleted.
     conversation = Conversation.objects.create(owner=alice, model="gpt-4o")
     upstream.reply("From the default model.")
+    assert 'value="gpt-4o"' not in client_alice.get(f"/c/{conversation.pk}/").content.decode()
 
     response = client_alice.post(f"/c/{conversation.pk}/messages/", {"content": "Hello"}, htmx=True)
     settle()
