@@ -39,8 +39,9 @@ class DatabaseBusy(ChatError):
 
 
 # How many times a message is offered to the database when SQLite answers "database is
-# locked" (each attempt waits up to the connection's busy timeout first).
-WRITE_ATTEMPTS = 3
+# locked". Each attempt first waits up to the busy timeout (20 s): two stay under the 60 s
+# after which a proxy usually gives up on the request.
+WRITE_ATTEMPTS = 2
 
 
 def _retrying_when_locked(write):

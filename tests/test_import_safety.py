@@ -177,6 +177,7 @@ def test_staged_conversations_stay_out_of_every_page_until_the_import_ends(
         exported = b"".join(client_alice.get("/history/export.json").streaming_content)
         assert json.loads(exported)["conversations"] == []
         assert client_alice.get(f"/c/{one.pk}/").status_code == 404
+        assert client_alice.get(f"/c/{one.pk}/export.json").status_code == 404
         assert client_alice.post(f"/c/{one.pk}/share/").status_code == 404
         assert "Staged" not in client_alice.get(f"/?undo={one.pk}").content.decode()
         assert client_alice.post(f"/c/{one.pk}/restore/").status_code == 404
