@@ -318,7 +318,12 @@ class ConversationAdmin(_ReadOnly, admin.ModelAdmin):
     list_filter = ["model", ("deleted_at", admin.EmptyFieldListFilter), ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["title", "owner__username"]
     list_select_related = ["owner"]
+    readonly_fields = ["imported_model"]
     inlines = [MessageInline]
+
+    def get_queryset(self, request):
+        # Not the rows an import is still staging: they are not a person's conversations yet.
+        return super().get_queryset(request).filter(import_batch__isnull=True)
 
 
 @admin.register(Message)
@@ -337,6 +342,9 @@ class MessageAdmin(_ReadOnly, admin.ModelAdmin):
     list_filter = ["role", "status", "finish_reason"]
     search_fields = ["content", "upstream_id", "conversation__owner__username"]
     list_select_related = ["conversation"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(conversation__import_batch__isnull=True)
 
 
 @admin.register(ShareLink)

@@ -50,7 +50,8 @@ class ConversationSettingsForm(forms.ModelForm):
         for name, (low, high) in PARAMETER_BOUNDS.items():
             self.fields[name].widget.attrs.update(min=low, max=high)
         # The enabled models of the catalogue; a chat keeps its model, shown even once turned off.
-        self.current_model = self.instance.model if self.instance.pk else selectors.default_model_id()
+        # A model the site does not offer (named by an imported file) is never offered here.
+        self.current_model = selectors.offered_model(self.instance.model if self.instance.pk else "")
         self.catalogue = selectors.chat_catalogue()
         choices = [(model.model_id, model.display_name) for model in selectors.enabled_chat_models()]
         if self.current_model and self.current_model not in dict(choices):

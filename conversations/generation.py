@@ -29,7 +29,7 @@ from django.db import DatabaseError, close_old_connections, connections, transac
 from django.utils import timezone
 
 from chatsite import counters
-from conversations import keys, llm, tokens, usage
+from conversations import keys, llm, selectors, tokens, usage
 from conversations.models import Conversation, Message, Usage, title_from
 from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
 
@@ -46,6 +46,10 @@ UNEXPECTED_ERROR = (
 KEY_UNREADABLE = (
     "chatsite cannot read its stored API key, so this message was not sent. An admin needs to check "
     "FIELD_ENCRYPTION_KEY (the server log says more); then press Retry."
+)
+MODEL_NOT_OFFERED = (
+    "This chat's model is not offered on this site, so this message was not sent. "
+    "Choose a model in this chat's settings, then press Retry."
 )
 
 
@@ -336,18 +340,21 @@ def _generate(message_id: int, live: _Live) -> None:
         logger.error("cannot use a stored API key: %s", error)
         _save_failure(message_id, llm.UpstreamError(KEY_UNREADABLE, code="key_unreadable", retryable=True))
         return
-    params = request_params(conversation)
+    # The last check before the upstream: only a model the admins offer is ever sent.
+    model = selectors.offered_model(conversation.model)
+    if not model or selectors.model_is_turned_off(model):
+        _save_failure(message_id, llm.UpstreamError(MODEL_NOT_OFFERED, code="model_not_offered", retryable=True))
+        return
+    params = request_params(conversation, model=model)
     try:
-        messages, omitted = fit_window(
-            build_messages(conversation, upto=message.parent), model=conversation.model, params=params
-        )
+        messages, omitted = fit_window(build_messages(conversation, upto=message.parent), model=model, params=params)
     except DoesNotFit as error:  # nothing is sent: the upstream would refuse it
         _save_failure(message_id, llm.UpstreamError(str(error), code="too_long", retryable=False))
         return
     if omitted != message.context_omitted:
         _save(message_id, context_omitted=omitted)
-    request = {"messages": messages, "model": conversation.model, "params": params, "config": key.config()}
-    call = _Call(message, key, messages=messages)
+    request = {"messages": messages, "model": model, "params": params, "config": key.config()}
+    call = _Call(message, key, messages=messages, model=model)
     release_connection()  # the upstream may take a while; the saves take one again
     if not settings.CHAT_STREAMING:
         _generate_whole(message_id, live, request, call)

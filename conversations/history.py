@@ -155,6 +155,15 @@ def export_markdown(conversations: Iterable[Conversation]) -> Iterator[str]:
 def parse_import(raw: bytes) -> list[ImportedConversation]:
     """The conversations of an uploaded file: chatsite's JSON export or ChatGPT's conversations.json."""
     try:
+        return _parse_import(raw)
+    except RecursionError:  # the JSON parser (and repr) recurse once per level of [ or {
+        raise ImportError_(
+            "This file nests lists or objects too deeply to be read; no export of chatsite or ChatGPT does."
+        ) from None
+
+
+def _parse_import(raw: bytes) -> list[ImportedConversation]:
+    try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ImportError_(f"This file is not valid JSON ({error}).") from None

@@ -63,6 +63,12 @@ class Conversation(models.Model):
     pinned_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set while an import is storing this conversation, in batches (services.conversation_import).
+    # Staged rows also have deleted_at set, so every page already leaves them out; the import
+    # clears both in one statement once the whole file is stored.
+    import_batch = models.UUIDField(null=True, blank=True, editable=False)
+    # The model an imported file named, when this site does not offer it: information only.
+    imported_model = models.CharField(max_length=200, blank=True, editable=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -87,6 +93,11 @@ class Conversation(models.Model):
             ),
             models.Index(
                 fields=["deleted_at"], name="conversation_trash", condition=models.Q(deleted_at__isnull=False)
+            ),
+            models.Index(
+                fields=["import_batch"],
+                name="conversation_import_batch",
+                condition=models.Q(import_batch__isnull=False),
             ),
         ]
         constraints = [_check_bounds(name) for name in PARAMETER_BOUNDS]

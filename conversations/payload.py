@@ -32,9 +32,10 @@ class DoesNotFit(ValueError):
     `str(error)` is fit to show the person."""
 
 
-def request_params(conversation: Conversation) -> dict:
-    """The generation parameters sent: the catalogue's defaults for the model, then the chat's own."""
-    return {**selectors.model_default_params(conversation.model), **conversation.generation_params()}
+def request_params(conversation: Conversation, *, model: str | None = None) -> dict:
+    """The generation parameters sent: the catalogue's defaults for the model (the chat's
+    unless another is named), then the chat's own."""
+    return {**selectors.model_default_params(model or conversation.model), **conversation.generation_params()}
 
 
 def fit_window(messages: list[dict], *, model: str, params: dict) -> tuple[list[dict], int]:

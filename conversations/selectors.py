@@ -294,3 +294,14 @@ def model_is_turned_off(model_id: str) -> bool:
     """True when the catalogue lists the model as disabled (models it does not list are not refused)."""
     chat_model = chat_catalogue().get(model_id)
     return chat_model is not None and not chat_model.enabled
+
+
+def offered_model(model_id: str) -> str:
+    """The model a conversation set to `model_id` is sent with: that model when the catalogue lists
+    it (one turned off is refused before sending) or it is AIMLAPI_MODEL, else the site's default.
+
+    So a name from an imported file, or a catalogue entry since deleted, never reaches the upstream.
+    """
+    if model_id and (model_id in chat_catalogue() or model_id == settings.AIMLAPI_MODEL):
+        return model_id
+    return default_model_id()

@@ -7,19 +7,24 @@ saves it as it arrives and ends it as `complete`, `stopped` or `error`. Messages
 tree: Regenerate and Edit add alternatives beside a message and never change or delete one.
 """
 
+import logging
 import secrets
+import time
 import uuid
 from datetime import timedelta
 
 from django.conf import settings as django_settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from conversations import generation, history, quotas, selectors
 from conversations.models import TITLE_LENGTH, Conversation, Message, ShareLink, UserQuota, title_from
 from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
 from conversations.selectors import latest_leaf_under
+
+logger = logging.getLogger(__name__)
 
 
 class ChatError(Exception):
@@ -30,8 +35,34 @@ class LimitReached(ChatError):
     """The person's quota or rate limit refuses the message: nothing was stored or sent."""
 
 
+class DatabaseBusy(ChatError):
+    """The database stayed locked by another writer: nothing was stored, the person sends again."""
+
+
+# How many times a message is offered to the database when SQLite answers "database is
+# locked". Each attempt first waits up to the busy timeout (20 s): two stay under the 60 s
+# after which a proxy usually gives up on the request.
+WRITE_ATTEMPTS = 2
+
+
+def _retrying_when_locked(write):
+    """Run `write` (one transaction); when the database stays locked, run it again, a few times."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            return write()
+        except OperationalError as error:
+            if "database is locked" not in str(error):  # SQLite's busy timeout ran out
+                raise
+            if attempt == WRITE_ATTEMPTS:
+                raise DatabaseBusy(
+                    "The site is very busy and your message was not stored. It is still in the box: "
+                    "press Send again in a moment."
+                ) from None
+
+
 def _check_can_ask(owner, model: str) -> None:
     """Refuse, before anything is stored, a request for a model that is off or past the person's limits."""
+    model = selectors.offered_model(model)
     if not model:
         raise ChatError("No model is available: an admin needs to enable one under Admin › Chat models.")
     if selectors.model_is_turned_off(model):
@@ -66,10 +97,14 @@ def conversation_start(
         return *_stored_turn(owner=owner, client_id=client_id), False  # a double submit: stored once
     _check_can_ask(owner, model)
     _check_fits(Conversation(owner=owner, model=model, **(settings or {})), content)
-    try:
+
+    def store():
         with transaction.atomic():
             conversation = Conversation.objects.create(owner=owner, model=model, **(settings or {}))
-            user_message, assistant_message = _store_turn(conversation, content, parent=None, client_id=client_id)
+            return _store_turn(conversation, content, parent=None, client_id=client_id)
+
+    try:
+        user_message, assistant_message = _retrying_when_locked(store)
     except IntegrityError:
         user_message, assistant_message = _stored_turn(owner=owner, client_id=client_id)
         return user_message, assistant_message, False
@@ -85,7 +120,8 @@ def message_send(
     (a double submit), the stored pair is returned and nothing is sent upstream again.
     """
     content = _clean(content)
-    try:
+
+    def store():
         with transaction.atomic():
             # Checked first, inside the transaction: a repeat must not be refused because
             # the first submit's reply is now being written.
@@ -94,10 +130,12 @@ def message_send(
             parent = _parent_for_reply(conversation, parent_id)
             _check_can_ask(conversation.owner, conversation.model)
             _check_fits(conversation, content)
-            user_message, assistant_message = _store_turn(conversation, content, parent=parent, client_id=client_id)
+            return *_store_turn(conversation, content, parent=parent, client_id=client_id), True
+
+    try:
+        return _retrying_when_locked(store)
     except IntegrityError:  # the same message, submitted twice at the same moment
         return *_repeated_turn(conversation, client_id), False
-    return user_message, assistant_message, True
 
 
 def _repeated_turn(conversation: Conversation, client_id: uuid.UUID) -> tuple[Message, Message | None]:
@@ -209,14 +247,17 @@ def _store_turn(conversation: Conversation, content: str, *, parent, client_id) 
 
 def _store_reply(conversation: Conversation, *, parent: Message) -> Message:
     """A pending reply under `parent`, made the current message; generated once committed."""
+    model = selectors.offered_model(conversation.model)
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
-        model=conversation.model,
+        model=model,
         parent=parent,
     )
     fields = {"updated_at": timezone.now(), "current_message": reply}
+    if model != conversation.model:  # a model this site does not offer: the chat moves to the default
+        fields["model"] = model
     if not conversation.title and parent.role == Message.Role.USER:
         fields["title"], fields["title_source"] = _title_from(parent.content), parent
     Conversation.objects.filter(pk=conversation.pk).update(**fields)
@@ -306,10 +347,12 @@ def conversation_restore(*, conversation: Conversation) -> Conversation:
 
 
 def conversation_purge_trash(*, older_than: timedelta) -> int:
-    """Delete for good the conversations in the trash for longer than `older_than`; returns how many."""
+    """Delete for good the conversations in the trash for longer than `older_than`, and those an import
+    that died left staged; returns how many."""
     cutoff = timezone.now() - older_than
-    purged = 0
-    for conversation in Conversation.objects.filter(deleted_at__lt=cutoff).only("pk").iterator():
+    purged = conversation_import_cleanup()
+    trash = Conversation.objects.filter(deleted_at__lt=cutoff, import_batch__isnull=True)
+    for conversation in trash.only("pk").iterator():
         with transaction.atomic():
             Conversation.objects.filter(pk=conversation.pk).update(current_message=None)
             conversation.delete()
@@ -332,12 +375,22 @@ def share_revoke(*, conversation: Conversation) -> int:
 
 # --- Import ---------------------------------------------------------------------------
 
+# Messages (and conversations) stored per transaction: on SQLite every other writer waits
+# behind one such transaction, so it must take a moment, however large the file.
+IMPORT_BATCH = 200
+# Staged rows of an import untouched for this long belong to a process that died.
+IMPORT_STALE = timedelta(hours=1)
+
 
 def conversation_import(*, owner, raw: bytes) -> list[Conversation]:
     """Store every conversation of an export file (chatsite JSON or ChatGPT), or none.
 
-    Raises ChatError, with what is wrong, for a file that is too large or malformed;
-    the whole file is checked before anything is written, and written in one transaction.
+    Raises ChatError, with what is wrong, for a file that is too large or malformed; the
+    whole file is checked before anything is written. It is then written in short batches
+    (IMPORT_BATCH rows each), so other people's messages are never held up for long: the
+    rows stay staged, hidden from every page, until one last statement shows them all. A
+    failure removes what was staged; an import whose process died is removed later
+    (`conversation_import_cleanup`, run by the next import and by purge_trash).
     """
     limit = django_settings.CHAT_IMPORT_MAX_BYTES
     if len(raw) > limit:
@@ -348,56 +401,167 @@ def conversation_import(*, owner, raw: bytes) -> list[Conversation]:
         raise ChatError(f"Nothing was imported. {error}") from None
     if not imported:
         raise ChatError("Nothing was imported: the file holds no conversations.")
-    now = timezone.now()
-    stored = []
-    with transaction.atomic():
-        for item in imported:
-            conversation = Conversation.objects.create(
-                owner=owner,
-                title=item.title,
-                model=item.model,
-                system_prompt=item.system_prompt,
-                created_at=item.created_at or now,
-                updated_at=item.updated_at or item.created_at or now,
-                pinned_at=now if item.pinned else None,
-                archived_at=now if item.archived else None,
-                **item.params,
-            )
-            messages = Message.objects.bulk_create(
-                [
-                    Message(
-                        conversation=conversation,
-                        role=message.role,
-                        content=message.content,
-                        status=message.status,
-                        model=message.model,
-                        finish_reason=message.finish_reason,
-                        prompt_tokens=message.prompt_tokens,
-                        completion_tokens=message.completion_tokens,
-                        total_tokens=message.total_tokens,
-                        latency_ms=message.latency_ms,
-                        first_token_ms=message.first_token_ms,
-                        error_code=message.error_code,
-                        error=message.error,
-                        created_at=message.created_at or conversation.created_at,
-                    )
-                    for message in item.messages
-                ]
-            )
-            # The tree's links need the ids just given: set them in a second statement.
-            linked = []
-            for message, source in zip(messages, item.messages, strict=True):
-                if source.parent is not None:
-                    message.parent_id = messages[source.parent].pk
-                    linked.append(message)
-            Message.objects.bulk_update(linked, ["parent"], batch_size=500)
-            if item.current is not None:
-                conversation.current_message_id = messages[item.current].pk
-            # A title chatsite took from the first question is automatic here too (see title_source).
-            first = next((m for m in messages if m.parent_id is None and m.role == Message.Role.USER), None)
-            if first is not None and item.title and item.title == title_from(first.content):
-                conversation.title_source = first
-            if conversation.current_message_id or conversation.title_source_id:
-                conversation.save(update_fields=["current_message", "title_source"])
-            stored.append(conversation)
+    conversation_import_cleanup(owner=owner)
+    batch = uuid.uuid4()
+    try:
+        stored = _stage_import(owner=owner, imported=imported, batch=batch)
+        with transaction.atomic():
+            Conversation.objects.filter(import_batch=batch).update(import_batch=None, deleted_at=None)
+    except BaseException:
+        try:
+            _discard_staged(batch)
+        except Exception:  # the database is failing: conversation_import_cleanup removes them later
+            logger.exception("could not remove the staged rows of failed import %s", batch)
+        raise
+    for conversation in stored:
+        conversation.import_batch = conversation.deleted_at = None
     return stored
+
+
+def conversation_import_cleanup(*, owner=None) -> int:
+    """Remove the staged rows of imports that died (untouched for IMPORT_STALE); returns how many."""
+    staged = Conversation.objects.filter(import_batch__isnull=False)
+    if owner is not None:
+        staged = staged.filter(owner=owner)
+    cutoff = timezone.now() - IMPORT_STALE
+    stale = staged.values("import_batch").annotate(last=Max("deleted_at")).filter(last__lt=cutoff)
+    return sum(_discard_staged(row["import_batch"]) for row in stale)
+
+
+def _import_groups(imported: list[history.ImportedConversation]):
+    """Slices (conversation number, first message, end) of about IMPORT_BATCH rows each: one transaction's work."""
+    group, rows = [], 0
+    for number, item in enumerate(imported):
+        start, rows = 0, rows + 1  # the conversation's own row
+        while True:
+            end = min(len(item.messages), start + max(1, IMPORT_BATCH - rows))
+            group.append((number, start, end))
+            rows += end - start
+            if rows >= IMPORT_BATCH:
+                yield group
+                group, rows = [], 0
+            if end == len(item.messages):
+                break
+            start = end
+    if group:
+        yield group
+
+
+def _stage_import(*, owner, imported: list[history.ImportedConversation], batch: uuid.UUID) -> list[Conversation]:
+    now = timezone.now()
+    stored: list[Conversation] = []
+    ids: list[list[int]] = []  # per conversation, the ids its messages were given, in file order
+    for group in _import_groups(imported):
+        started = time.monotonic()
+        with transaction.atomic():
+            staged_at = timezone.now()
+            for number, start, end in group:
+                item = imported[number]
+                if start == 0:
+                    model = selectors.offered_model(item.model)
+                    stored.append(
+                        Conversation.objects.create(
+                            owner=owner,
+                            title=item.title,
+                            model=model,
+                            imported_model=item.model if item.model != model else "",
+                            system_prompt=item.system_prompt,
+                            created_at=item.created_at or now,
+                            updated_at=item.updated_at or item.created_at or now,
+                            pinned_at=now if item.pinned else None,
+                            archived_at=now if item.archived else None,
+                            deleted_at=staged_at,
+                            import_batch=batch,
+                            **item.params,
+                        )
+                    )
+                    ids.append([])
+                _stage_messages(stored[number], item, start, end, ids[number])
+        # SQLite has one writer at a time and no queue: a pause after each batch (a third of the
+        # time) lets the people waiting for it in (their busy handler polls every 100 ms at most).
+        if connection.vendor == "sqlite":
+            time.sleep(min((time.monotonic() - started) / 2, 0.05))
+    return stored
+
+
+def _stage_messages(
+    conversation: Conversation, item: history.ImportedConversation, start: int, end: int, ids: list[int]
+) -> None:
+    sources = item.messages[start:end]
+    messages = Message.objects.bulk_create(
+        [
+            Message(
+                conversation=conversation,
+                # A parent stored by an earlier batch is known now; one in this batch gets its id below.
+                parent_id=ids[message.parent] if message.parent is not None and message.parent < start else None,
+                role=message.role,
+                content=message.content,
+                status=message.status,
+                model=message.model,
+                finish_reason=message.finish_reason,
+                prompt_tokens=message.prompt_tokens,
+                completion_tokens=message.completion_tokens,
+                total_tokens=message.total_tokens,
+                latency_ms=message.latency_ms,
+                first_token_ms=message.first_token_ms,
+                error_code=message.error_code,
+                error=message.error,
+                created_at=message.created_at or conversation.created_at,
+            )
+            for message in sources
+        ]
+    )
+    ids.extend(message.pk for message in messages)
+    _link_parents(
+        [
+            (ids[source.parent], message.pk)
+            for message, source in zip(messages, sources, strict=True)
+            if source.parent is not None and source.parent >= start
+        ]
+    )
+    if end < len(item.messages):
+        return
+    fields = []
+    if item.current is not None:
+        conversation.current_message_id = ids[item.current]
+        fields.append("current_message")
+    # A title chatsite took from the first question is automatic here too (see title_source).
+    first = next((n for n, m in enumerate(item.messages) if m.parent is None and m.role == Message.Role.USER), None)
+    if first is not None and item.title and item.title == title_from(item.messages[first].content):
+        conversation.title_source_id = ids[first]
+        fields.append("title_source")
+    if fields:
+        conversation.save(update_fields=fields)
+
+
+def _link_parents(pairs: list[tuple[int, int]]) -> None:
+    """Set (parent id, message id) on messages just inserted: one prepared UPDATE run for each pair.
+
+    bulk_update would build a CASE expression of every row in Python, which tripled the time an
+    import batch holds the write lock.
+    """
+    if pairs:
+        table = connection.ops.quote_name(Message._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {table} SET parent_id = %s WHERE id = %s", pairs)  # noqa: S608 - no input
+
+
+def _discard_staged(batch: uuid.UUID) -> int:
+    """Delete an import's staged conversations, IMPORT_BATCH rows per transaction; returns how many."""
+    staged = Conversation.objects.filter(import_batch=batch)
+    messages = Message.objects.filter(conversation__in=staged)
+    while True:
+        with transaction.atomic():
+            # Newest first: a message's replies are newer, so they are gone before it is.
+            chunk = list(messages.order_by("-id").values_list("pk", flat=True)[:IMPORT_BATCH])
+            if not chunk:
+                break
+            Message.objects.filter(pk__in=chunk).delete()
+    count = 0
+    while True:
+        with transaction.atomic():
+            chunk = list(staged.values_list("pk", flat=True)[:IMPORT_BATCH])
+            if not chunk:
+                return count
+            Conversation.objects.filter(pk__in=chunk).delete()
+            count += len(chunk)

@@ -83,7 +83,8 @@ def index(request: HttpRequest) -> HttpResponse:
     undo_pk = _int(request.GET.get("undo"))
     undo = None
     if undo_pk is not None:
-        undo = Conversation.objects.filter(pk=undo_pk, owner=request.user, deleted_at__isnull=False).first()
+        trash = Conversation.objects.filter(owner=request.user, deleted_at__isnull=False, import_batch__isnull=True)
+        undo = trash.filter(pk=undo_pk).first()
     return _page(request, PAGE, undo=undo)
 
 
@@ -209,7 +210,10 @@ def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def conversation_restore(request: HttpRequest, pk: int) -> HttpResponse:
-    conversation = get_object_or_404(Conversation, pk=pk, owner=request.user, deleted_at__isnull=False)
+    # Not a conversation an import is still staging: those appear when the whole file is stored.
+    conversation = get_object_or_404(
+        Conversation, pk=pk, owner=request.user, deleted_at__isnull=False, import_batch__isnull=True
+    )
     services.conversation_restore(conversation=conversation)
     if not request.htmx:
         return redirect(conversation)
@@ -505,11 +509,16 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _refusal_status(error: services.ChatError, *, default: int = 422) -> int:
+    if isinstance(error, services.DatabaseBusy):
+        return 503
     return 429 if isinstance(error, services.LimitReached) else default
 
 
 def _invalid_composer(request, form, *, conversation=None, settings_form=None, status=422) -> HttpResponse:
     """Show the form's errors and keep what was typed; nothing was stored."""
+    if request.htmx and status >= 500:
+        # htmx does not swap a 5xx: the composer keeps the text, and chat.js shows this line.
+        return error_response(request, status, form.errors["content"][0])
     if not request.htmx:
         extra = {"settings_form": settings_form} if settings_form is not None else {}
         return _page(request, PAGE, conversation=conversation, message_form=form, status=status, **extra)
