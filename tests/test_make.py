@@ -116,11 +116,12 @@ def _person_env(tmp: Path) -> dict:
 class MakeRun:
     """`make run` started as a person starts it: make's own process, not a group of its own."""
 
-    def __init__(self, project: Path, *arguments: str):
-        self.log = project / "make-run.log"
+    def __init__(self, project: Path, *arguments: str, target: str = "run"):
+        self.log = project / f"make-{target}.log"
+        assume_old = [f"--assume-old={VENV}/{stamp}" for stamp in (".runtime", ".local")]
         with open(self.log, "wb") as output:
             self.process = subprocess.Popen(  # noqa: S603 (a fixed command)
-                ["make", "run", f"VENV={VENV}", f"--assume-old={VENV}/.runtime", *arguments],  # noqa: S607
+                ["make", target, f"VENV={VENV}", *assume_old, *arguments],  # noqa: S607
                 cwd=project,
                 env=_person_env(project),
                 stdin=subprocess.DEVNULL,
@@ -144,14 +145,30 @@ class MakeRun:
         self.process.wait(timeout=STOP_TIMEOUT)
 
 
+def _model_installed() -> bool:
+    from scripts.run_local import LocalModelUnavailable, model_file
+
+    try:
+        model_file()
+    except LocalModelUnavailable as missing:
+        print(f"\n*** {missing} The make run-local signal tests are SKIPPED.", file=sys.stderr)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("target", ["run", "run-local"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
-def test_make_run_stops_everything_it_started_on_a_signal_to_make(project, signum):
+def test_make_run_stops_everything_it_started_on_a_signal_to_make(project, target, signum):
+    if target == "run-local" and not _model_installed():
+        pytest.skip("the local model is not installed (make run-local installs it, about 5 minutes)")
     copy, _ = project
     port = _free_port()
-    run = MakeRun(copy, f"PORT={port}")
+    run = MakeRun(copy, f"PORT={port}", target=target)
     try:
         run.wait_until_serving(port)
-        assert any("gunicorn" in Path(f"/proc/{pid}/cmdline").read_text() for pid in run.pids if _alive(pid))
+        commands = [Path(f"/proc/{pid}/cmdline").read_text() for pid in run.pids if _alive(pid)]
+        assert any("gunicorn" in command for command in commands)
+        assert target == "run" or any("llama_cpp.server" in command for command in commands)
 
         run.process.send_signal(signum)  # make's PID only, as `kill` or a process manager does
 
