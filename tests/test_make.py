@@ -116,7 +116,7 @@ def _person_env(tmp: Path) -> dict:
 class MakeRun:
     """`make run` started as a person starts it: make's own process, not a group of its own."""
 
-    def __init__(self, project: Path, *arguments: str, target: str = "run"):
+    def __init__(self, project: Path, *arguments: str, target: str = "run", terminal: bool = False):
         self.log = project / f"make-{target}.log"
         assume_old = [f"--assume-old={VENV}/{stamp}" for stamp in (".runtime", ".local")]
         with open(self.log, "wb") as output:
@@ -127,6 +127,8 @@ class MakeRun:
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                # As in a terminal: make leads a process group, which Ctrl+C signals as a whole.
+                start_new_session=terminal,
             )
         self.pids: set[int] = set()
 
@@ -173,6 +175,22 @@ def test_make_run_stops_everything_it_started_on_a_signal_to_make(project, targe
         run.process.send_signal(signum)  # make's PID only, as `kill` or a process manager does
 
         _wait_for(lambda: run.process.poll() is not None, STOP_TIMEOUT, f"make exits on {signum.name}")
+        _wait_for(lambda: not any(_alive(pid) for pid in run.pids), STOP_TIMEOUT, "every process make started ends")
+        assert _port_is_free(port)
+    finally:
+        run.kill_everything()
+
+
+def test_ctrl_c_in_a_terminal_stops_everything_make_run_started(project):
+    copy, _ = project
+    port = _free_port()
+    run = MakeRun(copy, f"PORT={port}", terminal=True)
+    try:
+        run.wait_until_serving(port)
+
+        os.killpg(run.process.pid, signal.SIGINT)  # make and the script, as Ctrl+C signals them
+
+        _wait_for(lambda: run.process.poll() is not None, STOP_TIMEOUT, "make exits on Ctrl+C")
         _wait_for(lambda: not any(_alive(pid) for pid in run.pids), STOP_TIMEOUT, "every process make started ends")
         assert _port_is_free(port)
     finally:
