@@ -54,3 +54,14 @@ def test_a_wrong_old_password_shows_an_error_and_changes_nothing(alice, client_a
 def test_the_password_page_asks_a_visitor_to_sign_in(anon_client):
     response = anon_client.get(URL)
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_changing_the_password_signs_out_the_other_devices(alice, client_alice):
+    other_device = CheckedClient()
+    other_device.force_login(alice)
+    assert other_device.get("/").status_code == 200
+
+    _change(client_alice, PASSWORD)
+
+    assert other_device.get("/").status_code == 302
+    assert client_alice.get("/").status_code == 200
