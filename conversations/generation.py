@@ -61,6 +61,7 @@ class _Live:
     # What the reply waits for before another attempt ("" while it is written), for followers.
     notice: str = ""
     notice_version: int = 0
+    upstream: str = "the upstream"  # as the notice names it (llm.UpstreamConfig.name)
 
     def append(self, piece: str) -> None:
         with self.changed:
@@ -70,7 +71,7 @@ class _Live:
     def waiting(self, seconds: float, error: llm.UpstreamError) -> None:
         """llm's on_wait: tell the followers how long the reply waits before it tries again."""
         with self.changed:
-            self.notice = waiting_notice(seconds, error) if seconds > 0 else ""
+            self.notice = waiting_notice(seconds, error, upstream=self.upstream) if seconds > 0 else ""
             self.notice_version += 1
             self.changed.notify_all()
 
@@ -82,13 +83,13 @@ class Waiting:
     text: str
 
 
-def waiting_notice(seconds: float, error: llm.UpstreamError) -> str:
+def waiting_notice(seconds: float, error: llm.UpstreamError, *, upstream: str = "the upstream") -> str:
     """The pane's words while a failed attempt is retried, instead of "Writing…"."""
     whole = max(1, math.ceil(seconds))
     wait = f"{whole} second{'' if whole == 1 else 's'}"
     if error.status == 429:
-        return f"Waiting {wait}: the upstream is receiving too many requests. Then chatsite tries again…"
-    return f"Waiting {wait} before trying again: the upstream did not answer properly…"
+        return f"Waiting {wait}: {upstream} is receiving too many requests. Then chatsite tries again…"
+    return f"Waiting {wait} before trying again: {upstream} did not answer properly…"
 
 
 _live: dict[int, _Live] = {}
@@ -337,6 +338,7 @@ def _generate(message_id: int, live: _Live) -> None:
         "params": {**selectors.model_default_params(conversation.model), **conversation.generation_params()},
         "config": key.config(),
     }
+    live.upstream = request["config"].name
     call = _Call(message, key)
     release_connection()  # the upstream may take a while; the saves take one again
     if not settings.CHAT_STREAMING:

@@ -28,6 +28,8 @@ SECRET_KEY=make-test-secret-key-0123456789-0123456789-0123456789
 FIELD_ENCRYPTION_KEY=G-htYC_dW7zii6Szr792X8d34SYeq9LEB9e582_fIaA=
 DJANGO_SUPERUSER_PASSWORD=make-test-admin-password
 CHAT_AUTO_TITLE_MODEL=some/title-model
+HOST=127.0.0.2
+ALLOWED_HOSTS=127.0.0.1,127.0.0.2
 PORT={port}
 """
 
@@ -88,9 +90,9 @@ def _wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2) as response:
+        with urllib.request.urlopen(f"http://{host}:{port}/accounts/login/", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
@@ -98,7 +100,7 @@ def _answers(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A copy of the project with a .env of its own (PORT `project.env_port`)."""
+    """A copy of the project with a .env of its own (HOST 127.0.0.2, PORT the second item)."""
     copy = tmp_path_factory.mktemp("project") / "chatsite"
     ignore = shutil.ignore_patterns(".git", ".venv", "var", ".env", "__pycache__", ".pytest_cache", ".ruff_cache")
     shutil.copytree(ROOT, copy, ignore=ignore)
@@ -132,9 +134,12 @@ class MakeRun:
             )
         self.pids: set[int] = set()
 
-    def wait_until_serving(self, port: int) -> None:
-        _wait_for(lambda: _answers(port) or self.process.poll() is not None, START_TIMEOUT, f"make run on {port}")
-        assert _answers(port), f"make run did not serve on {port}:\n{self.output()}"
+    def wait_until_serving(self, port: int, host: str = "127.0.0.1") -> None:
+        def ready() -> bool:
+            return _answers(port, host) or self.process.poll() is not None
+
+        _wait_for(ready, START_TIMEOUT, f"make run on {host}:{port}")
+        assert _answers(port, host), f"make run did not serve on {host}:{port}:\n{self.output()}"
         self.pids = _descendants(self.process.pid)
 
     def output(self) -> str:
@@ -165,7 +170,7 @@ def test_make_run_stops_everything_it_started_on_a_signal_to_make(project, targe
         pytest.skip("the local model is not installed (make run-local installs it, about 5 minutes)")
     copy, _ = project
     port = _free_port()
-    run = MakeRun(copy, f"PORT={port}", target=target)
+    run = MakeRun(copy, "HOST=127.0.0.1", f"PORT={port}", target=target)
     try:
         run.wait_until_serving(port)
         commands = [Path(f"/proc/{pid}/cmdline").read_text() for pid in run.pids if _alive(pid)]
@@ -184,7 +189,7 @@ def test_make_run_stops_everything_it_started_on_a_signal_to_make(project, targe
 def test_ctrl_c_in_a_terminal_stops_everything_make_run_started(project):
     copy, _ = project
     port = _free_port()
-    run = MakeRun(copy, f"PORT={port}", terminal=True)
+    run = MakeRun(copy, "HOST=127.0.0.1", f"PORT={port}", terminal=True)
     try:
         run.wait_until_serving(port)
 
@@ -197,12 +202,12 @@ def test_ctrl_c_in_a_terminal_stops_everything_make_run_started(project):
         run.kill_everything()
 
 
-def test_make_run_serves_on_the_port_of_dotenv(project):
+def test_make_run_serves_on_the_host_and_port_of_dotenv(project):
     copy, env_port = project
     run = MakeRun(copy)
     try:
-        run.wait_until_serving(env_port)
-        assert f"chatsite is serving on http://127.0.0.1:{env_port}/" in run.output()
+        run.wait_until_serving(env_port, host="127.0.0.2")
+        assert f"chatsite is serving on http://127.0.0.2:{env_port}/" in run.output()
         run.process.send_signal(signal.SIGTERM)
         _wait_for(lambda: run.process.poll() is not None, STOP_TIMEOUT, "make exits")
     finally:

@@ -118,7 +118,9 @@ def test_the_sentence_of_a_wait_says_how_long():
     limited = llm.UpstreamError("busy", code="rate_limited", retryable=True, status=429, retry_after=5)
     down = llm.UpstreamError("down", code="connection", retryable=True)
 
-    assert generation.waiting_notice(5, limited).startswith("Waiting 5 seconds: the upstream is receiving too many")
+    assert generation.waiting_notice(5, limited, upstream="the AI/ML API").startswith(
+        "Waiting 5 seconds: the AI/ML API is receiving too many requests."
+    )
     assert generation.waiting_notice(0.3, down) == (
         "Waiting 1 second before trying again: the upstream did not answer properly…"
     )
@@ -134,7 +136,10 @@ def test_the_stream_of_a_reply_retried_after_a_429_says_it_waits_and_for_how_lon
     events = sse_events(client_alice.get(f"/c/{chat.pk}/messages/{reply.pk}/stream/"))
 
     waiting = [data for event, _, data in events if event == "waiting"]
-    assert waiting[0] == "Waiting 2 seconds: the upstream is receiving too many requests. Then chatsite tries again…"
+    assert waiting[0] == (
+        f"Waiting 2 seconds: the upstream at {_host(upstream)} is receiving too many requests. "
+        "Then chatsite tries again…"
+    )
     assert waiting[-1] == ""  # and then it is written
     assert "".join(data for event, _, data in events if event == "text") == "Here I am"
     reply.refresh_from_db()
@@ -151,6 +156,8 @@ def test_the_pane_shows_the_wait_of_a_rate_limited_reply_then_the_reply(page, li
     send(page, "Anyone?")
 
     reply = page.locator(SAVED).nth(1)
-    expect(reply.locator("[data-progress-label]")).to_have_text(re.compile(r"^Waiting 2 seconds: the upstream is"))
+    expect(reply.locator("[data-progress-label]")).to_have_text(
+        re.compile(r"^Waiting 2 seconds: the upstream at [\d.:]+ is receiving")
+    )
     expect(reply).to_have_class(re.compile(r"\bis-complete\b"))
     expect(reply.locator(".message__body")).to_have_text("Here I am")
