@@ -1,8 +1,16 @@
 """People change their own password, staff or not."""
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import PASSWORD, CheckedClient
+
+CHROMIUM = Path("/usr/bin/chromium")
+if CHROMIUM.exists():
+    from playwright.sync_api import expect
+
+    from tests.test_browser import browser, open_page, page, sign_in  # noqa: F401 (fixtures)
 
 NEW_PASSWORD = "a-new-and-longer-passphrase-42"
 URL = "/accounts/password_change/"
@@ -65,3 +73,22 @@ def test_changing_the_password_signs_out_the_other_devices(alice, client_alice):
 
     assert other_device.get("/").status_code == 302
     assert client_alice.get("/").status_code == 200
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (/usr/bin/chromium)")
+def test_in_the_browser_the_sidebar_leads_to_a_password_change_that_works(page, live_server, alice):
+    sign_in(page, live_server, alice)
+
+    page.get_by_role("link", name="Password").click()
+    page.fill("input[name=old_password]", PASSWORD)
+    page.fill("input[name=new_password1]", NEW_PASSWORD)
+    page.fill("input[name=new_password2]", NEW_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+
+    expect(page.get_by_role("status")).to_have_text(
+        "Your password is changed. Use the new one the next time you sign in."
+    )
+    alice.refresh_from_db()
+    assert alice.check_password(NEW_PASSWORD)
