@@ -2,23 +2,26 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# HOST and PORT are not set here: given on the command line (`make run PORT=9000`) or in the
+# environment they reach gunicorn.conf.py as they are, and otherwise it takes them from .env.
 
 .PHONY: run run-local setup dev test test-scaleout test-realmodel lint format chromium fake-upstream clean
 
 # The Procfile's server, with the same gunicorn.conf.py.
 GUNICORN := $(VENV)/bin/gunicorn chatsite.wsgi --config gunicorn.conf.py
+# Long-running commands replace the recipe's shell (exec) and run under scripts/supervise.py,
+# so that they stop when make gets SIGTERM, SIGINT or SIGHUP, even when only make's PID does.
+SUPERVISE := exec $(PY) scripts/supervise.py
 
-run: setup ## Set everything up and serve on http://127.0.0.1:8000
-	@echo "chatsite is serving on http://$(HOST):$(PORT)/  (Ctrl+C stops it)"
-	HOST=$(HOST) PORT=$(PORT) $(GUNICORN)
+run: setup ## Set everything up and serve on http://127.0.0.1:8000 (PORT and HOST from .env or the command line)
+	@echo "Starting chatsite; it prints its address when it is ready (Ctrl+C stops it)."
+	$(SUPERVISE) $(GUNICORN)
 
 # scripts/run_local.py starts the model server, runs gunicorn pointed at it, and stops the
 # model server when gunicorn stops.
 run-local: $(VENV)/.local setup ## Try chatsite without a key: `make run` with a tiny model on this machine as the upstream
-	@echo "chatsite is serving on http://$(HOST):$(PORT)/ with a local model  (Ctrl+C stops both)"
-	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run_local.py $(GUNICORN)
+	@echo "Starting chatsite with a local model; it prints its address when it is ready (Ctrl+C stops both)."
+	exec $(PY) scripts/run_local.py $(GUNICORN)
 
 # What run and run-local do before serving: the database, the static files, the first admin.
 setup: $(VENV)/.runtime .env
@@ -29,7 +32,7 @@ setup: $(VENV)/.runtime .env
 dev: $(VENV)/.runtime .env ## Django's auto-reloading development server with DEBUG=1
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_admin
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 $(SUPERVISE) $(PY) manage.py runserver $(or $(HOST),127.0.0.1):$(or $(PORT),8000)
 
 test: $(VENV)/.dev chromium ## The whole test suite, browser tests included
 	$(PY) -m pytest
@@ -68,7 +71,7 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .
 
 fake-upstream: $(VENV)/.runtime ## An OpenAI-compatible echo server on 127.0.0.1:8001, for trying chatsite without a key
-	$(PY) -m tests.fake_upstream --port 8001
+	$(SUPERVISE) $(PY) -m tests.fake_upstream --port 8001
 
 # The browser tests use Debian's Chromium. Without root it cannot be installed here, and
 # those tests are skipped with a printed reason; every other test still runs.

@@ -11,10 +11,10 @@ WEB_CONCURRENCY for more processes when requests other than streams need more CP
 import os
 from pathlib import Path
 
-from dotenv import load_dotenv
+from chatsite.env import load_env_file
 
 # The same settings file as the app (real environment variables win), so .env can tune these too.
-load_dotenv(os.environ.get("CHATSITE_ENV_FILE") or Path(__file__).resolve().parent / ".env", override=False)
+load_env_file(Path(__file__).resolve().parent / ".env")
 
 bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
@@ -30,3 +30,9 @@ accesslog = "-"
 # No control socket: its default path is shared by every gunicorn of the same user.
 control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server):
+    # The address in words once it is bound: HOST and PORT may come from .env, which make does not read.
+    for listener in server.LISTENERS:
+        server.log.info("chatsite is serving on %s/", listener)

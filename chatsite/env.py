@@ -8,11 +8,24 @@ so a typo stops the process at start-up instead of surfacing later as odd behavi
 import base64
 import binascii
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def load_env_file(default: Path) -> None:
+    """Read settings from the file CHATSITE_ENV_FILE names, or `default`; real variables win.
+
+    CHATSITE_ENV_FILE=none reads no file at all: the test suite sets it (pyproject.toml), so a
+    developer's .env never changes the settings the tests run with.
+    """
+    name = os.environ.get("CHATSITE_ENV_FILE", "").strip()
+    if name.lower() != "none":
+        load_dotenv(name or default, override=False)
 
 
 def _raw(name: str) -> str | None:

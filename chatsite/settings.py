@@ -10,12 +10,11 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
-from dotenv import load_dotenv
 
-from chatsite.env import env_bool, env_fernet_keys, env_float, env_int, env_list, env_str
+from chatsite.env import env_bool, env_fernet_keys, env_float, env_int, env_list, env_str, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(os.environ.get("CHATSITE_ENV_FILE") or BASE_DIR / ".env", override=False)
+load_env_file(BASE_DIR / ".env")
 
 DEBUG = env_bool("DEBUG", False)
 

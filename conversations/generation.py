@@ -18,6 +18,7 @@ shown as interrupted with Retry.
 """
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -65,11 +66,38 @@ class _Live:
     changed: threading.Condition = field(default_factory=threading.Condition)
     # Set by Stop: ends a wait between two attempts at once (see llm._send_with_retries).
     stop: threading.Event = field(default_factory=threading.Event)
+    # What the reply waits for before another attempt ("" while it is written), for followers.
+    notice: str = ""
+    notice_version: int = 0
+    upstream: str = "the upstream"  # as the notice names it (llm.UpstreamConfig.name)
 
     def append(self, piece: str) -> None:
         with self.changed:
             self.text += piece
             self.changed.notify_all()
+
+    def waiting(self, seconds: float, error: llm.UpstreamError) -> None:
+        """llm's on_wait: tell the followers how long the reply waits before it tries again."""
+        with self.changed:
+            self.notice = waiting_notice(seconds, error, upstream=self.upstream) if seconds > 0 else ""
+            self.notice_version += 1
+            self.changed.notify_all()
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Followed in place of text: the reply waits before another attempt ("" once it goes on)."""
+
+    text: str
+
+
+def waiting_notice(seconds: float, error: llm.UpstreamError, *, upstream: str = "the upstream") -> str:
+    """The pane's words while a failed attempt is retried, instead of "Writing…"."""
+    whole = max(1, math.ceil(seconds))
+    wait = f"{whole} second{'' if whole == 1 else 's'}"
+    if error.status == 429:
+        return f"Waiting {wait}: {upstream} is receiving too many requests. Then chatsite tries again…"
+    return f"Waiting {wait} before trying again: {upstream} did not answer properly…"
 
 
 _live: dict[int, _Live] = {}
@@ -175,21 +203,29 @@ def release_connection() -> None:
     close_old_connections()
 
 
-def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | None]:
+def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | Waiting | None]:
     """The reply's text from `offset` on, as (piece, new offset) pairs, until the reply is final.
 
     Yields None when nothing changed for KEEPALIVE_SECONDS, so the caller can keep the
-    connection open. Ends once the stored message is final. Holds no database connection
-    while it waits.
+    connection open, and `Waiting` when a reply generated in this process waits before another
+    attempt (and again, with no text, when it goes on). Ends once the stored message is final.
+    Holds no database connection while it waits.
     """
     release_connection()
     live = _live.get(message_id)
     if live is not None:
+        notice_seen = 0
         while True:
             with live.changed:
-                if len(live.text) <= offset and not live.finished and not live.cancelled:
+                quiet = len(live.text) <= offset and live.notice_version == notice_seen
+                if quiet and not live.finished and not live.cancelled:
                     live.changed.wait(KEEPALIVE_SECONDS)
                 text, ending = live.text, live.finished or live.cancelled
+                notice, version = live.notice, live.notice_version
+            if version != notice_seen:
+                notice_seen = version
+                yield Waiting(notice)
+                continue
             if len(text) > offset:
                 yield text[offset:], len(text)
                 offset = len(text)
@@ -354,13 +390,14 @@ def _generate(message_id: int, live: _Live) -> None:
     if omitted != message.context_omitted:
         _save(message_id, context_omitted=omitted)
     request = {"messages": messages, "model": model, "params": params, "config": key.config()}
+    live.upstream = request["config"].name
     call = _Call(message, key, messages=messages, model=model)
     release_connection()  # the upstream may take a while; the saves take one again
     if not settings.CHAT_STREAMING:
         _generate_whole(message_id, live, request, call)
         return
     try:
-        stream = llm.open_stream(**request, stop=live.stop)
+        stream = llm.open_stream(**request, stop=live.stop, on_wait=live.waiting)
     except llm.UpstreamError as error:
         call.failed(error)
         if not live.cancelled:  # a reply stopped while waiting stays stopped
@@ -393,7 +430,7 @@ def _generate(message_id: int, live: _Live) -> None:
 def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") -> None:
     """CHAT_STREAMING=0: one non-streamed request, for upstreams that cannot stream."""
     try:
-        completion = llm.chat_completion(**request, stop=live.stop)
+        completion = llm.chat_completion(**request, stop=live.stop, on_wait=live.waiting)
     except llm.UpstreamError as error:
         call.failed(error)
         if not live.cancelled:

@@ -109,7 +109,10 @@ class ResolvedKey:
     def config(self) -> UpstreamConfig:
         name = f"the API key “{self.provider_key.label}” in the admin" if self.provider_key else "AIMLAPI_API_KEY"
         # The configured timeouts, retries and breaker, with this key's address and secret.
-        return replace(UpstreamConfig.from_settings(), base_url=self.base_url, api_key=self.api_key, key_name=name)
+        label = self.provider_key.label if self.provider_key else ""
+        return replace(
+            UpstreamConfig.from_settings(), base_url=self.base_url, api_key=self.api_key, key_name=name, label=label
+        )
 
 
 def resolve_key(user) -> ResolvedKey:

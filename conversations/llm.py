@@ -14,7 +14,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -61,8 +61,10 @@ class UpstreamConfig:
     api_key: str = field(repr=False)  # never in a repr, a traceback or a log line
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
-    # How an admin finds this key, for the messages of 401 and the like.
+    # How an admin finds this key, for the log lines of 401 and the like.
     key_name: str = "AIMLAPI_API_KEY"
+    # The stored key's label, which names this upstream in the messages a person reads.
+    label: str = ""
     # Further attempts after the first, for failures before any reply text (see _retry_wait).
     retries: int = 0
     retry_base_delay: float = 0.5
@@ -97,6 +99,28 @@ class UpstreamConfig:
     @property
     def host(self) -> str:
         return urlsplit(self.base_url).netloc or self.base_url
+
+    @property
+    def name(self) -> str:
+        """This upstream as a sentence names it: the AI/ML API, or the stored key's label, or its address."""
+        hostname = urlsplit(self.base_url).hostname or ""
+        if hostname == "aimlapi.com" or hostname.endswith(".aimlapi.com"):
+            return "the AI/ML API"
+        if self.label:
+            return f"the upstream “{self.label}”"
+        return f"the upstream at {self.host}"
+
+    @property
+    def name_and_host(self) -> str:
+        return self.name if self.name.endswith(self.host) else f"{self.name} at {self.host}"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} second{'' if value == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -150,17 +174,18 @@ def chat_completion(
     params: dict | None = None,
     config: UpstreamConfig | None = None,
     stop: threading.Event | None = None,
+    on_wait: "OnWait | None" = None,
 ) -> Completion:
     """Ask the upstream for the next assistant message; raise UpstreamError on any failure.
 
     Failures before the reply (see `_send_with_retries`) are tried again within the turn's
-    budget; setting `stop` ends the waiting between attempts.
+    budget; setting `stop` ends the waiting between attempts, and `on_wait` hears of each wait.
     """
     config = config or UpstreamConfig.from_settings()
     body = _request_body(messages, model, params, config)
     started = time.monotonic()
     try:
-        response = _send_with_retries(body, config, stream=False, stop=stop)
+        response = _send_with_retries(body, config, stream=False, stop=stop, on_wait=on_wait)
         latency_ms = round((time.monotonic() - started) * 1000)
         return _completion_from_response(response, latency_ms=latency_ms, fallback_model=model, config=config)
     except UpstreamError as error:
@@ -175,6 +200,7 @@ def open_stream(
     params: dict | None = None,
     config: UpstreamConfig | None = None,
     stop: threading.Event | None = None,
+    on_wait: "OnWait | None" = None,
 ) -> "CompletionStream":
     """Start a streamed completion; raise UpstreamError if it fails before the first chunk.
 
@@ -189,7 +215,7 @@ def open_stream(
     body["stream_options"] = {"include_usage": True}
     started = time.monotonic()  # the reply's times count from the request, not from its headers
     try:
-        response = _send_with_retries(body, config, stream=True, stop=stop)
+        response = _send_with_retries(body, config, stream=True, stop=stop, on_wait=on_wait)
     except UpstreamError as error:
         _log_failure(error, config)
         raise
@@ -227,7 +253,7 @@ def list_models(*, config: UpstreamConfig) -> list[str]:
     items = data.get("data") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise UpstreamError(
-            "The AI/ML API answered GET /models with something chatsite could not read.",
+            f"{_capital(config.name)} answered GET /models with something chatsite could not read.",
             code="bad_response",
             retryable=True,
         )
@@ -237,7 +263,7 @@ def list_models(*, config: UpstreamConfig) -> list[str]:
 def _request_body(messages: list[dict], model: str, params: dict | None, config: UpstreamConfig) -> dict:
     if not config.api_key:
         raise UpstreamError(
-            "No AI/ML API key is configured, so this message was not sent. An admin can add one under "
+            f"No API key is configured for {config.name}, so this message was not sent. An admin can add one under "
             "Admin › Upstream API keys, or put AIMLAPI_API_KEY=<your key> in the environment or in the .env "
             "file in the chatsite folder and restart chatsite; then press Retry.",
             code="no_key",
@@ -247,7 +273,9 @@ def _request_body(messages: list[dict], model: str, params: dict | None, config:
 
 
 def _log_failure(error: UpstreamError, config: UpstreamConfig) -> None:
-    logger.warning("upstream call to %s failed: code=%s status=%s", config.host, error.code, error.status)
+    logger.warning(
+        "upstream call to %s with %s failed: code=%s status=%s", config.host, config.key_name, error.code, error.status
+    )
 
 
 # Failures worth another attempt: nothing of the reply has arrived, and the cause is likely
@@ -259,9 +287,13 @@ _RETRY_STATUSES = {429, 502, 503, 504}
 # Failures that count towards opening the breaker: the service is not answering properly.
 _BREAKER_CODES = {"connect_timeout", "connection", "request", "timeout"}
 
+# Told of a wait before another attempt: (seconds, the failure that caused it); then (0, it)
+# when the next attempt starts.
+OnWait = Callable[[float, UpstreamError], None]
+
 
 def _send_with_retries(
-    body: dict, config: UpstreamConfig, *, stream: bool, stop: threading.Event | None
+    body: dict, config: UpstreamConfig, *, stream: bool, stop: threading.Event | None, on_wait: OnWait | None = None
 ) -> requests.Response:
     """`_send`, tried again with exponential back-off and full jitter (or after Retry-After)
     while the failure is worth retrying, attempts are left and the turn's budget allows it."""
@@ -296,10 +328,14 @@ def _send_with_retries(
                 config.retries + 1,
                 wait,
             )
+            if on_wait is not None:
+                on_wait(wait, error)
             if stop is not None and stop.wait(wait):
                 raise UpstreamError("The reply was stopped.", code="stopped", retryable=True) from None
             if stop is None:
                 time.sleep(wait)
+            if on_wait is not None:
+                on_wait(0.0, error)
             continue
         _breaker_success(config)
         return response
@@ -324,8 +360,8 @@ def _budget_spent(config: UpstreamConfig, attempts: int, error: UpstreamError | 
     tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
     last = f" The last problem: {error.message}" if error is not None else ""
     return UpstreamError(
-        f"The AI/ML API did not start a reply within the {config.turn_budget:g} seconds allowed for one{tries}. "
-        f"Please try again.{last}",
+        f"{_capital(config.name)} did not start a reply within the {_seconds(config.turn_budget)} allowed for one"
+        f"{tries}. Please try again.{last}",
         code="budget",
         retryable=True,
         status=error.status if error is not None else None,
@@ -351,7 +387,7 @@ def _breaker_check(config: UpstreamConfig) -> None:
     left = (until or 0) - time.time()
     if left > 0:
         raise UpstreamError(
-            f"The AI/ML API is unavailable; try again in {math.ceil(left)} s. "
+            f"{_capital(config.name)} is unavailable; try again in {math.ceil(left)} s. "
             "chatsite stopped asking it for a moment after several failures in a row.",
             code="unavailable",
             retryable=True,
@@ -421,7 +457,7 @@ def _send(
 def _request_failure(exc: requests.RequestException, config: UpstreamConfig) -> UpstreamError:
     if isinstance(exc, requests.ConnectTimeout):
         return UpstreamError(
-            f"Could not connect to the AI/ML API at {config.host} within {config.connect_timeout:g} seconds.",
+            f"Could not connect to {config.name_and_host} within {_seconds(config.connect_timeout)}.",
             code="connect_timeout",
             retryable=True,
         )
@@ -430,16 +466,16 @@ def _request_failure(exc: requests.RequestException, config: UpstreamConfig) -> 
     if isinstance(exc, requests.ConnectionError):
         where = "AIMLAPI_BASE_URL" if config.key_name == "AIMLAPI_API_KEY" else "the key's base URL in the admin"
         return UpstreamError(
-            f"Could not connect to the AI/ML API at {config.host}. Check the network and {where}.",
+            f"Could not connect to {config.name_and_host}. Check the network and {where}.",
             code="connection",
             retryable=True,
         )
-    return UpstreamError(f"The request to the AI/ML API failed ({type(exc).__name__}).", code="request", retryable=True)
+    return UpstreamError(f"The request to {config.name} failed ({type(exc).__name__}).", code="request", retryable=True)
 
 
 def _read_timeout(config: UpstreamConfig) -> UpstreamError:
     return UpstreamError(
-        f"The AI/ML API did not answer within {config.read_timeout:g} seconds. Please try again.",
+        f"{_capital(config.name)} did not answer within {_seconds(config.read_timeout)}. Please try again.",
         code="timeout",
         retryable=True,
     )
@@ -452,7 +488,7 @@ def _completion_from_response(
         data = response.json()
     except (ValueError, requests.RequestException):
         raise UpstreamError(
-            f"The AI/ML API sent a reply chatsite could not read (HTTP {response.status_code}, not JSON).",
+            f"{_capital(config.name)} sent a reply chatsite could not read (HTTP {response.status_code}, not JSON).",
             code="bad_response",
             retryable=True,
             status=response.status_code,
@@ -543,7 +579,7 @@ class CompletionStream:
                 yield piece
         if self._cancelled:
             return
-        raise _stream_cut()
+        raise _stream_cut(self._config)
 
     def _whole_reply(self) -> Iterator[str]:
         completion = _completion_from_response(
@@ -588,7 +624,7 @@ class CompletionStream:
                 if "timed out" in str(exc).lower():
                     raise _read_timeout(self._config) from None
                 logger.info("upstream stream broke: %s", type(exc).__name__)
-                raise _stream_cut() from None
+                raise _stream_cut(self._config) from None
             if not block:
                 return
             yield block
@@ -598,14 +634,17 @@ class CompletionStream:
             chunk = json.loads(data)
         except ValueError:
             raise UpstreamError(
-                "The AI/ML API sent a streamed chunk chatsite could not read.", code="bad_response", retryable=True
+                f"{_capital(self._config.name)} sent a streamed chunk chatsite could not read.",
+                code="bad_response",
+                retryable=True,
             ) from None
         if not isinstance(chunk, dict):
             return ""
         if "error" in chunk and not chunk.get("choices"):
             detail = _error_detail(chunk, self._config)
             raise UpstreamError(
-                "The AI/ML API reported an error during the reply" + (f": {detail}" if detail else "."),
+                f"{_capital(self._config.name)} reported an error during the reply"
+                + (f": {detail}" if detail else "."),
                 code="upstream_error",
                 retryable=True,
             )
@@ -628,9 +667,9 @@ class CompletionStream:
         return round((time.monotonic() - self._started) * 1000)
 
 
-def _stream_cut() -> UpstreamError:
+def _stream_cut(config: UpstreamConfig) -> UpstreamError:
     return UpstreamError(
-        "The connection to the AI/ML API closed before the reply was complete. "
+        f"The connection to {config.name} closed before the reply was complete. "
         "The text so far is kept; press Retry for a full reply.",
         code="stream_cut",
         retryable=True,
@@ -644,19 +683,21 @@ def _looks_complete(line: str) -> bool:
 def _completion_from_json(data, *, latency_ms: int, fallback_model: str, config: UpstreamConfig) -> Completion:
     if not isinstance(data, dict):
         raise UpstreamError(
-            "The AI/ML API sent a reply chatsite could not read (unexpected JSON).", code="bad_response", retryable=True
+            f"{_capital(config.name)} sent a reply chatsite could not read (unexpected JSON).",
+            code="bad_response",
+            retryable=True,
         )
     choices = data.get("choices")
     if "error" in data and not choices:
         detail = _error_detail(data, config)
         raise UpstreamError(
-            "The AI/ML API reported an error" + (f": {detail}" if detail else "."),
+            f"{_capital(config.name)} reported an error" + (f": {detail}" if detail else "."),
             code="upstream_error",
             retryable=True,
         )
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise UpstreamError(
-            "The AI/ML API sent a reply without any choices, so there is no answer to show.",
+            f"{_capital(config.name)} sent a reply without any choices, so there is no answer to show.",
             code="bad_response",
             retryable=True,
         )
@@ -682,21 +723,28 @@ def _is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-# What each error status means at the AI/ML API, said for a person: (code, retryable, text).
+# What each error status means at the upstream, said for a person: (code, retryable, text).
+# A person who can do nothing about a key or an address is told to ask an admin; the admin's
+# log line names the key (see _log_failure).
 _STATUS_ERRORS = {
-    400: ("bad_request", False, "The AI/ML API rejected the request. Check this conversation's settings."),
-    401: ("auth", False, "The AI/ML API refused the API key. An admin needs to check {key_name}."),
+    400: ("bad_request", False, "{Name} rejected the request. Check this conversation's settings."),
+    401: (
+        "auth",
+        False,
+        "{Name} refused the API key. Please ask an admin to check it: the server log says which key.",
+    ),
     403: (
         "forbidden",
         False,
-        "The AI/ML API account has no credits left or may not use this model. An admin needs to check the account.",
+        "The account at {name} has no credits left or may not use this model. An admin needs to check the account.",
     ),
     404: (
         "not_found",
         False,
-        "The AI/ML API does not know this model or address. Check AIMLAPI_MODEL and AIMLAPI_BASE_URL.",
+        "{Name} does not know this model or address. Please ask an admin to check the model and the upstream's "
+        "address: the server log says which key.",
     ),
-    422: ("bad_request", False, "The AI/ML API rejected the request. Check this conversation's settings."),
+    422: ("bad_request", False, "{Name} rejected the request. Check this conversation's settings."),
 }
 
 
@@ -709,17 +757,17 @@ def _error_from_response(response: requests.Response, config: UpstreamConfig) ->
     suffix = f" (HTTP {status}{': ' + detail if detail else ''})"
     if status == 429:
         retry_after = _retry_after(response)
-        wait = f"Try again in {retry_after} seconds." if retry_after else "Try again in a little while."
-        text = f"The AI/ML API is receiving too many requests from this site. {wait}"
+        wait = f"Try again in {_seconds(retry_after)}." if retry_after else "Try again in a little while."
+        text = f"{_capital(config.name)} is receiving too many requests from this site. {wait}"
         return UpstreamError(text + suffix, code="rate_limited", retryable=True, status=status, retry_after=retry_after)
     if status >= 500:
-        text = "The AI/ML API is having trouble right now. Please try again."
+        text = f"{_capital(config.name)} is having trouble right now. Please try again."
         retry_after = _retry_after(response) if status == 503 else None
         return UpstreamError(text + suffix, code="server_error", retryable=True, status=status, retry_after=retry_after)
     code, retryable, text = _STATUS_ERRORS.get(
-        status, ("unexpected_status", False, "The AI/ML API answered with an unexpected status.")
+        status, ("unexpected_status", False, "{Name} answered with an unexpected status.")
     )
-    text = text.format(key_name=config.key_name)
+    text = text.format(name=config.name, Name=_capital(config.name))
     return UpstreamError(text + suffix, code=code, retryable=retryable, status=status)
 
 

@@ -387,7 +387,8 @@ def message_stream(request: HttpRequest, pk: int, message_pk: int) -> StreamingH
     """Server-sent events of a reply: its text from an offset on, then the finished message.
 
     `text` events carry new text (a JSON string) with the text's length so far as their id,
-    so a reconnect (Last-Event-ID, or `?offset=`) resumes without repeating anything. The
+    so a reconnect (Last-Event-ID, or `?offset=`) resumes without repeating anything. `waiting`
+    events say how long the reply waits before another attempt ("" once it goes on). The
     `done` event carries the message's final HTML. Following a reply never starts one: any
     number of tabs and reconnects read the same generation, up to the caps of open streams
     per person and per reply (429 with the reason past them).
@@ -404,6 +405,8 @@ def message_stream(request: HttpRequest, pk: int, message_pk: int) -> StreamingH
         for event in generation.follow(message.pk, offset):
             if event is None:
                 yield ": keep-alive\n\n"
+            elif isinstance(event, generation.Waiting):
+                yield f"event: waiting\ndata: {json.dumps(event.text)}\n\n"
             else:
                 text, end = event
                 yield f"id: {end}\nevent: text\ndata: {json.dumps(text)}\n\n"

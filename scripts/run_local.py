@@ -5,7 +5,8 @@ wheel, served by llama-cpp-python's OpenAI-compatible server; both come from
 requirements-local.txt and nothing is downloaded at run time. This script starts that server on
 a free port of 127.0.0.1, runs the given command (the app's gunicorn) pointed at it through
 AIMLAPI_BASE_URL, and stops the server when the command ends: by itself, or on Ctrl+C, SIGTERM
-or SIGHUP, which are passed on to the app first (the replies it finishes still need the model).
+or SIGHUP, to this script or to the make that runs it, which are passed on to the app first
+(the replies it finishes still need the model; see scripts/supervise.py).
 
     .venv/bin/python scripts/run_local.py .venv/bin/gunicorn chatsite.wsgi --config gunicorn.conf.py
 
@@ -22,6 +23,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+if not __package__:  # run as a file (scripts/run_local.py), not imported as scripts.run_local
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scripts import supervise
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -144,32 +149,6 @@ class ModelServer:
         self.stop()
 
 
-class _Stop(Exception):
-    """A signal that ends this script: Ctrl+C (SIGINT), SIGTERM or SIGHUP."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_stop(signum, frame) -> None:
-    raise _Stop(signum)
-
-
-def _stop_app(app: subprocess.Popen, signum: int) -> None:
-    """Pass the signal on to the app and wait for it to stop: the replies it is still finishing
-    need the model server."""
-    while True:
-        # The app runs in a process group of its own, which gets the signal as from a terminal.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(app.pid, signum)
-        try:
-            app.wait()
-            return
-        except _Stop as again:
-            signum = again.signum
-
-
 def main(command: list[str]) -> int:
     try:
         model = model_file()
@@ -178,9 +157,7 @@ def main(command: list[str]) -> int:
         return 2
     (ROOT / "var").mkdir(exist_ok=True)
     server = ModelServer(log=ROOT / "var" / "llama-server.log")
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_stop)
-    app = None
+    supervise.catch_stop_signals()
     try:
         print(f"Starting the local model {model.name} (log: var/llama-server.log) ...", flush=True)
         server.start()
@@ -192,22 +169,15 @@ def main(command: list[str]) -> int:
             "AIMLAPI_API_KEY": "local-model-needs-no-key",
             "AIMLAPI_MODEL": MODEL_ALIAS,
         }
-        app = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603 (the Makefile's)
-        return app.wait()
-    except _Stop as stop:
-        if app is not None:
-            _stop_app(app, stop.signum)
+        # Stopped by a signal, the app ends (and all of it) before the model server.
+        return supervise.run_app(command, env)
+    except supervise.Stop as stop:  # while the model server was starting
         return 128 + stop.signum
     except RuntimeError as error:
         print(f"Could not start the local model: {error}", file=sys.stderr)
         return 1
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)  # the clean-up below is bounded in time
-        if app is not None:
-            # Nothing of the app may outlive the model server (say, a worker whose master was killed).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(app.pid, signal.SIGTERM)
+        supervise.ignore_stop_signals()  # the clean-up below is bounded in time
         server.stop()
         print("The local model server is stopped.", flush=True)
 

@@ -232,7 +232,7 @@ def test_a_refused_connection_is_an_error_bubble_not_a_500(client_alice, alice, 
     settle()
 
     assert response.status_code == 200
-    assert "Could not connect to the AI/ML API at 127.0.0.1:9" in _page(client_alice, conversation)
+    assert "Could not connect to the upstream at 127.0.0.1:9" in _page(client_alice, conversation)
     assert conversation.messages.filter(role="user", content="Anyone?").exists()
 
 
@@ -245,7 +245,7 @@ def test_without_a_key_it_stores_the_message_and_says_how_to_add_one(client_alic
     conversation = Conversation.objects.get(owner=alice)
     html = _page(client_alice, conversation)
     assert response.status_code == 200
-    assert "No AI/ML API key is configured" in html
+    assert "No API key is configured for the upstream at " + upstream.base_url.split("/")[2] in html
     assert "AIMLAPI_API_KEY" in html and ".env" in html
     assert upstream.completion_requests == []
     failed = conversation.messages.get(role="assistant")

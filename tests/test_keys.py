@@ -187,7 +187,7 @@ def test_a_refused_stored_key_tells_the_person_an_admin_must_check_that_key(clie
 
     reply = Conversation.objects.get(owner=alice).messages.get(role="assistant")
     assert reply.status == "error"
-    assert "check the API key “Team key” in the admin" in reply.error
+    assert "The upstream “Team key” refused the API key. Please ask an admin" in reply.error
     assert ALICE_SECRET not in reply.error
     assert "Team key" in client_alice.get(f"/c/{reply.conversation_id}/").content.decode()
 

@@ -153,7 +153,8 @@ def test_an_unlisted_status_is_still_readable(upstream):
 
     assert (caught.value.code, str(caught.value)) == (
         "unexpected_status",
-        "The AI/ML API answered with an unexpected status. (HTTP 418: I'm a teapot)",
+        f"The upstream at {upstream.base_url.split('/')[2]} answered with an unexpected status. "
+        "(HTTP 418: I'm a teapot)",
     )
 
 
@@ -182,7 +183,7 @@ def test_it_reports_a_refused_connection(upstream):
         _call(upstream, base_url="http://127.0.0.1:9/v1")
 
     assert caught.value.code == "connection"
-    assert "Could not connect to the AI/ML API at 127.0.0.1:9" in str(caught.value)
+    assert "Could not connect to the upstream at 127.0.0.1:9." in str(caught.value)
 
 
 def test_it_reports_a_dropped_connection(upstream):

@@ -290,6 +290,6 @@ def test_with_redis_the_breaker_opened_by_one_process_fails_fast_on_another(serv
     fast = _finished(_start_reply(browser, b, "Anyone there?"))
 
     assert fast.error_code == "unavailable", "B knows A's failures through Redis"
-    assert fast.error.startswith("The AI/ML API is unavailable; try again in")
+    assert " is unavailable; try again in " in fast.error
     assert len(upstream.completion_requests) == requests_before, "B did not ask the upstream"
     time.sleep(3.1)  # the cool-down, so that nothing after this test finds the breaker open

@@ -232,6 +232,12 @@
       body.setAttribute("data-stream-offset", event.lastEventId);
       if (nearBottom) scrollToNewest(); else syncScrollButton();
     });
+    // While a failed attempt is retried (say, after a 429), the pane says what it waits for.
+    source.addEventListener("waiting", function (event) {
+      if (stopOnLeave()) return;
+      var label = body.closest("article").querySelector("[data-progress-label]");
+      if (label) label.textContent = JSON.parse(event.data) || "Writing…";
+    });
     source.addEventListener("done", function (event) {
       source.close();
       if (stopOnLeave()) return;
