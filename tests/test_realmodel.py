@@ -81,7 +81,7 @@ def test_a_new_chat_gets_a_whole_reply_with_usage(client_alice, model_server, se
     assert response.status_code == 200
     reply = Message.objects.get(role="assistant", conversation__owner__username="alice")
     _assert_complete(reply)
-    assert reply.first_token_ms is None, "a whole reply has no first token"
+    assert reply.first_token_ms == reply.latency_ms, "a whole reply's first text arrives with its last"
     assert reply.prompt_tokens > 0 and 0 < reply.completion_tokens <= MAX_TOKENS
     assert reply.total_tokens == reply.prompt_tokens + reply.completion_tokens
     page = client_alice.get(f"/c/{reply.conversation_id}/").content.decode()
