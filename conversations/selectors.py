@@ -1,6 +1,7 @@
 """Reads of the conversations domain."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -219,10 +220,18 @@ def shared_page(conversation: Conversation) -> SharedPage:
     return SharedPage(title=public_title(conversation, window), messages=window.messages, models=models)
 
 
-def public_title(conversation: Conversation, window: MessageWindow | None = None) -> str:
+def public_title(
+    conversation: Conversation, window: MessageWindow | None = None, *, shown: Iterable[Message] = ()
+) -> str:
     """The title a share link shows (and its dialog announces): the owner's own title, or an
     automatic one while what it was made from is on the current branch; otherwise the title
-    the branch's first question gives (after an Edit replaced the original one)."""
+    the branch's first question gives (after an Edit replaced the original one).
+
+    `shown`: messages known to be on the current branch; when the title's source is one of
+    them, the branch is not read."""
+    source = conversation.title_source_id
+    if conversation.title and (source is None or source in {message.pk for message in shown}):
+        return conversation.title
     if window is None:
         window = message_window(conversation, size=1)
     branch = window.branch_ids

@@ -53,7 +53,11 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
         context.setdefault("message_form", MessageForm(initial={"parent": last_id}))
         context.setdefault("settings_form", ConversationSettingsForm(instance=conversation, prefix="settings"))
         context.setdefault("share_link", conversation.share_links.filter(revoked_at__isnull=True).first())
-        context.setdefault("public_title", selectors.public_title(conversation, context.get("window")))
+        # Read only where the share panel is rendered (a template calls a callable).
+        shown = [*context["messages_list"], *context.get("turn", [])]
+        context.setdefault(
+            "public_title", lambda: selectors.public_title(conversation, context.get("window"), shown=shown)
+        )
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
     context.setdefault("message_form", MessageForm())
