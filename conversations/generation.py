@@ -267,14 +267,15 @@ def stream_slots(*, user_id: int, message_id: int) -> list[counters.Lease]:
     person = counters.lease(f"streams:person:{user_id}", limit=per_person, ttl=STREAM_SLOT_SECONDS)
     if person is None:
         raise TooManyStreams(
-            f"You have {per_person} replies open already, the most at once. "
+            f"You have {per_person} {'reply' if per_person == 1 else 'replies'} open already, the most at once. "
             "Close a tab or wait for a reply to finish, then reload this page."
         )
     reply = counters.lease(f"streams:reply:{message_id}", limit=per_reply, ttl=STREAM_SLOT_SECONDS)
     if reply is None:
         person.release()
         raise TooManyStreams(
-            f"This reply is open in {per_reply} tabs already, the most at once. Close one, then reload this page."
+            f"This reply is open in {per_reply} {'tab' if per_reply == 1 else 'tabs'} already, the most at once. "
+            "Close one, then reload this page."
         )
     return [person, reply]
 

@@ -2,8 +2,10 @@
 shown where the person looks, and the newest message is always one step away."""
 
 import re
+import time
 
 import pytest
+from django.core.cache import cache
 from playwright.sync_api import Page, expect
 
 from conversations import quotas
@@ -243,3 +245,38 @@ def test_a_reply_cut_mid_stream_brings_its_error_and_retry_into_view(page, live_
     scrolling_ended(page)
     expect(failed.locator(".message__error")).to_be_in_viewport()
     expect(failed.get_by_role("button", name="Retry")).to_be_in_viewport()
+
+
+# --- A stream refused for too many open tabs says why (item 5's 429, as the person sees it) ---------
+
+
+def test_a_tab_past_the_cap_of_open_streams_says_why(open_page, live_server, alice, settings):
+    settings.CHAT_STREAMS_PER_REPLY = 1
+    clear_cache()
+    conversation = stored_conversation(alice, "Still writing", [("Go on", "Done.")])
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        parent=conversation.current_message.parent,
+        status=Message.Status.STREAMING,
+        content="Once upon",
+    )
+    conversation.current_message = reply
+    conversation.save(update_fields=["current_message"])
+    first, second = open_page(), open_page()
+    try:
+        sign_in(first, live_server, alice)
+        first.goto(conversation_url(live_server, conversation))
+        # The first tab's stream holds the reply's one slot (the cache is this process's own).
+        deadline = time.monotonic() + 10
+        while cache.get(f"streams:reply:{reply.pk}:0") is None:
+            assert time.monotonic() < deadline, "the first tab never opened its stream"
+            time.sleep(0.05)
+        sign_in(second, live_server, alice)
+
+        second.goto(conversation_url(live_server, conversation))
+
+        expect(second.locator("#toast")).to_contain_text("This reply is open in 1 tab already")
+        expect(first.locator("#toast")).to_be_hidden()
+    finally:
+        Message.objects.filter(pk=reply.pk).update(status=Message.Status.COMPLETE)  # the streams end

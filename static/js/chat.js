@@ -254,11 +254,26 @@
       if (nearBottom) scrollToNewest(); else syncScrollButton();
     });
     source.addEventListener("error", function () {
-      // EventSource reconnects by itself; CLOSED means the server refused (signed out, deleted).
-      if (!stopOnLeave() && source.readyState === EventSource.CLOSED) {
-        showToast("Lost the connection to this reply. Reload the page to see what was saved.");
-      }
+      // EventSource reconnects by itself; CLOSED means the server refused (signed out, deleted,
+      // or too many streams open: 429).
+      if (!stopOnLeave() && source.readyState === EventSource.CLOSED) explainRefusal(url);
     });
+  }
+
+  // EventSource does not show why a stream was refused: ask once more with fetch, which reads
+  // the status and the reason (as plain text, like htmx's), and hang up on any stream it opens.
+  function explainRefusal(url) {
+    var lost = "Lost the connection to this reply. Reload the page to see what was saved.";
+    fetch(url, { headers: { Accept: "text/event-stream", "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (response.status !== 429) {
+          if (response.body) response.body.cancel();
+          showToast(lost);
+          return;
+        }
+        return response.text().then(function (reason) { showToast(reason.trim() || lost); });
+      })
+      .catch(function () { showToast(lost); });
   }
 
   function isNearBottom() {
