@@ -253,7 +253,9 @@ class RawStream:
     """A stream request on its own socket, so the test can hang up on it like a closed tab."""
 
     def __init__(self, server: Server, path: str, cookies: dict[str, str]):
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        # Generous: gunicorn's main loop lingers up to 2 s on each connection it closed whose
+        # client has not hung up yet, and accepts nothing meanwhile (see read_to_end).
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
         headers = f"Host: 127.0.0.1\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\nConnection: close\r\n"
         self.sock.sendall(f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode())
@@ -267,8 +269,7 @@ class RawStream:
     def read_to_end(self) -> str:
         """Everything the server sent until it closed; then the client closes too (gunicorn
         lingers up to 2 s on a connection whose client keeps it open, and its main loop waits
-        meanwhile: several such waits in a row can pass the 5 s of a single read)."""
-        self.sock.settimeout(30)
+        meanwhile)."""
         while chunk := self.sock.recv(4096):
             self.received += chunk
         self.hang_up()
