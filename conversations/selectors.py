@@ -235,12 +235,12 @@ def public_title(
     if window is None:
         window = message_window(conversation, size=1)
     branch = window.branch_ids
-    if conversation.title and (conversation.title_source_id is None or conversation.title_source_id in branch):
+    if conversation.title and source in branch:
         return conversation.title
     if not branch:
         return conversation.display_title
-    shown = {message.pk: message for message in window.messages}
-    root = shown.get(branch[0]) or Message.objects.only("role", "content").get(pk=branch[0])
+    in_window = {message.pk: message for message in window.messages}
+    root = in_window.get(branch[0]) or Message.objects.only("role", "content").get(pk=branch[0])
     return title_from(root.content) if root.role == Message.Role.USER and root.content else "New chat"
 
 
