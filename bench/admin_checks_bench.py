@@ -73,8 +73,10 @@ def main() -> None:
         from django.contrib.auth.models import Group, User
         from django.utils import timezone
 
-        from conversations import keys, services
-        from conversations.models import ProviderKey, Usage
+        from conversations import services
+        from providers import keys
+        from providers.models import ProviderKey
+        from usage.models import Usage
 
         group = Group.objects.create(name="team")
         key = ProviderKey(label="Team key", base_url="http://127.0.0.1:9/v1")

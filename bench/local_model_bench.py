@@ -83,7 +83,7 @@ class Sample:
 
 
 def request_body(prompt: str, max_tokens: int) -> dict:
-    """What chatsite sends for a new chat with these settings (conversations/llm.py)."""
+    """What chatsite sends for a new chat with these settings (providers/upstream.py)."""
     return {
         "model": MODEL_ALIAS,
         "messages": [{"role": "user", "content": prompt}],

@@ -39,21 +39,25 @@ INSTALLED_APPS = [
     "csp",
     "django_htmx",
     "template_partials",
+    # The apps, lowest layer first (docs/architecture.md): each imports only those above it.
+    "providers",
+    "usage",
     "conversations",
+    "accounts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
-    "chatsite.errors.ReadableErrorsMiddleware",
+    "common.errors.ReadableErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "chatsite.security.RejectMalformedInputMiddleware",
+    "common.security.RejectMalformedInputMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "chatsite.middleware.LoginRequiredMiddleware",
+    "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -159,7 +163,7 @@ HTTPS = env_bool("HTTPS", False)
 SESSION_COOKIE_HTTPONLY = True
 # The CSRF token reaches htmx through the page (hx-headers), so scripts never need the cookie.
 CSRF_COOKIE_HTTPONLY = True
-CSRF_FAILURE_VIEW = "chatsite.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "common.errors.csrf_failure"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
@@ -271,7 +275,7 @@ CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minim
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "chatsite.log.RedactSecretsFilter"}},
+    "filters": {"redact_secrets": {"()": "common.log.RedactSecretsFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

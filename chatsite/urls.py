@@ -1,27 +1,26 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.urls import include, path, reverse_lazy
+from django.urls import include, path, re_path, reverse
+from django.views.generic import RedirectView
 
-from conversations.views import LoginView, healthz, signup
+from common.health import healthz
+
+# The admin pages of keys, models, usage and quotas moved with their models to the providers
+# and usage apps; addresses bookmarked before that still lead there.
+_MOVED_ADMIN = r"^admin/conversations/(?P<model>providerkey|chatmodel|usage|userquota)/(?P<rest>.*)$"
+
+
+class _MovedAdminPage(RedirectView):
+    permanent = True
+    query_string = True
+
+    def get_redirect_url(self, model: str, rest: str) -> str:
+        app = "providers" if model in ("providerkey", "chatmodel") else "usage"
+        return reverse("admin:app_list", args=[app]) + f"{model}/{rest}"
+
 
 urlpatterns = [
-    path("accounts/login/", LoginView.as_view(), name="login"),
-    path("accounts/signup/", signup, name="signup"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Everyone changes their own password here (the admin's page is for staff only). The
-    # templates have names of their own: Django's would also restyle the admin's pages.
-    path(
-        "accounts/password_change/",
-        auth_views.PasswordChangeView.as_view(
-            template_name="registration/password_change.html", success_url=reverse_lazy("password_change_done")
-        ),
-        name="password_change",
-    ),
-    path(
-        "accounts/password_change/done/",
-        auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_changed.html"),
-        name="password_change_done",
-    ),
+    path("", include("accounts.urls")),
+    re_path(_MOVED_ADMIN, _MovedAdminPage.as_view()),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("", include("conversations.urls")),
@@ -30,7 +29,7 @@ urlpatterns = [
 admin.site.site_header = "chatsite administration"
 admin.site.site_title = "chatsite admin"
 
-handler400 = "chatsite.errors.bad_request"
-handler403 = "chatsite.errors.permission_denied"
-handler404 = "chatsite.errors.page_not_found"
-handler500 = "chatsite.errors.server_error"
+handler400 = "common.errors.bad_request"
+handler403 = "common.errors.permission_denied"
+handler404 = "common.errors.page_not_found"
+handler500 = "common.errors.server_error"

@@ -2,11 +2,10 @@ import uuid
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import UserCreationForm
 
-from conversations import selectors
-from conversations.llm import PARAMETER_BOUNDS
 from conversations.models import TITLE_LENGTH, Conversation
+from providers import catalogue
+from providers.params import PARAMETER_BOUNDS
 
 
 class EditForm(forms.Form):
@@ -51,9 +50,9 @@ class ConversationSettingsForm(forms.ModelForm):
             self.fields[name].widget.attrs.update(min=low, max=high)
         # The enabled models of the catalogue; a chat keeps its model, shown even once turned off.
         # A model the site does not offer (named by an imported file) is never offered here.
-        self.current_model = selectors.offered_model(self.instance.model if self.instance.pk else "")
-        self.catalogue = selectors.chat_catalogue()
-        choices = [(model.model_id, model.display_name) for model in selectors.enabled_chat_models()]
+        self.current_model = catalogue.offered_model(self.instance.model if self.instance.pk else "")
+        self.catalogue = catalogue.chat_catalogue()
+        choices = [(model.model_id, model.display_name) for model in catalogue.enabled_chat_models()]
         if self.current_model and self.current_model not in dict(choices):
             known = self.catalogue.get(self.current_model)
             label = f"{known} (turned off)" if known else self.current_model
@@ -106,11 +105,3 @@ class ImportForm(forms.Form):
         label="Export file",
         help_text="A chatsite JSON export, or conversations.json from the ZIP file of a ChatGPT data export.",
     )
-
-
-class SignupForm(UserCreationForm):
-    """Django's sign-up form, with what is wrong with a password shown under the password itself
-    (Django puts it under the confirmation; only "the two passwords differ" belongs there)."""
-
-    def validate_password_for_user(self, user, **kwargs):
-        super().validate_password_for_user(user, password_field_name="password1")  # noqa: S106 (a field name)

@@ -29,10 +29,19 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
-from chatsite import counters
-from conversations import keys, llm, selectors, tokens, usage
-from conversations.models import Conversation, Message, Usage, title_from
+from common import counters
+from conversations import tokens
+from conversations.models import Conversation, Message, title_from
 from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
+from providers import catalogue, keys
+from providers.upstream import (
+    CompletionStream,
+    UpstreamError,
+    chat_completion,
+    open_stream,
+)
+from usage import report
+from usage.models import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -62,21 +71,21 @@ class _Live:
     saved_length: int = 0
     finished: bool = False
     cancelled: bool = False
-    stream: llm.CompletionStream | None = None
+    stream: CompletionStream | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
-    # Set by Stop: ends a wait between two attempts at once (see llm._send_with_retries).
+    # Set by Stop: ends a wait between two attempts at once (see _send_with_retries).
     stop: threading.Event = field(default_factory=threading.Event)
     # What the reply waits for before another attempt ("" while it is written), for followers.
     notice: str = ""
     notice_version: int = 0
-    upstream: str = "the upstream"  # as the notice names it (llm.UpstreamConfig.name)
+    upstream: str = "the upstream"  # as the notice names it (UpstreamConfig.name)
 
     def append(self, piece: str) -> None:
         with self.changed:
             self.text += piece
             self.changed.notify_all()
 
-    def waiting(self, seconds: float, error: llm.UpstreamError) -> None:
+    def waiting(self, seconds: float, error: UpstreamError) -> None:
         """llm's on_wait: tell the followers how long the reply waits before it tries again."""
         with self.changed:
             self.notice = waiting_notice(seconds, error, upstream=self.upstream) if seconds > 0 else ""
@@ -91,7 +100,7 @@ class Waiting:
     text: str
 
 
-def waiting_notice(seconds: float, error: llm.UpstreamError, *, upstream: str = "the upstream") -> str:
+def waiting_notice(seconds: float, error: UpstreamError, *, upstream: str = "the upstream") -> str:
     """The pane's words while a failed attempt is retried, instead of "Writing…"."""
     whole = max(1, math.ceil(seconds))
     wait = f"{whole} second{'' if whole == 1 else 's'}"
@@ -333,13 +342,13 @@ def _retitle(message_id: int) -> None:
         ]
         call = _Call(message, key, messages=messages, model=model)
         try:
-            completion = llm.chat_completion(
+            completion = chat_completion(
                 messages=messages,
                 model=model,
                 params={"max_tokens": 24, "temperature": 0.2},
                 config=key.config(),
             )
-        except llm.UpstreamError as error:
+        except UpstreamError as error:
             call.failed(error)
             raise
         call.ended(
@@ -354,7 +363,7 @@ def _retitle(message_id: int) -> None:
             Conversation.objects.filter(pk=conversation.pk, title=conversation.title).update(
                 title=title, title_source=message
             )
-    except llm.UpstreamError as error:
+    except UpstreamError as error:
         logger.info("no model-made title for message %s: %s", message_id, error)
     except Exception:
         logger.exception("making a title for message %s failed unexpectedly", message_id)
@@ -375,18 +384,18 @@ def _generate(message_id: int, live: _Live) -> None:
         key = keys.resolve_key(conversation.owner)
     except keys.EncryptionError as error:
         logger.error("cannot use a stored API key: %s", error)
-        _save_failure(message_id, llm.UpstreamError(KEY_UNREADABLE, code="key_unreadable", retryable=True))
+        _save_failure(message_id, UpstreamError(KEY_UNREADABLE, code="key_unreadable", retryable=True))
         return
     # The last check before the upstream: only a model the admins offer is ever sent.
-    model = selectors.offered_model(conversation.model)
-    if not model or selectors.model_is_turned_off(model):
-        _save_failure(message_id, llm.UpstreamError(MODEL_NOT_OFFERED, code="model_not_offered", retryable=True))
+    model = catalogue.offered_model(conversation.model)
+    if not model or catalogue.model_is_turned_off(model):
+        _save_failure(message_id, UpstreamError(MODEL_NOT_OFFERED, code="model_not_offered", retryable=True))
         return
     params = request_params(conversation, model=model)
     try:
         messages, omitted = fit_window(build_messages(conversation, upto=message.parent), model=model, params=params)
     except DoesNotFit as error:  # nothing is sent: the upstream would refuse it
-        _save_failure(message_id, llm.UpstreamError(str(error), code="too_long", retryable=False))
+        _save_failure(message_id, UpstreamError(str(error), code="too_long", retryable=False))
         return
     if omitted != message.context_omitted:
         _save(message_id, context_omitted=omitted)
@@ -398,8 +407,8 @@ def _generate(message_id: int, live: _Live) -> None:
         _generate_whole(message_id, live, request, call)
         return
     try:
-        stream = llm.open_stream(**request, stop=live.stop, on_wait=live.waiting)
-    except llm.UpstreamError as error:
+        stream = open_stream(**request, stop=live.stop, on_wait=live.waiting)
+    except UpstreamError as error:
         call.failed(error)
         if not live.cancelled:  # a reply stopped while waiting stays stopped
             _save_failure(message_id, error)
@@ -414,7 +423,7 @@ def _generate(message_id: int, live: _Live) -> None:
         try:
             for piece in stream:
                 live.append(piece)
-        except llm.UpstreamError as error:
+        except UpstreamError as error:
             failure = error
         # Saved before the stream is released: releasing may still read the end of the body.
         if stream.cancelled:
@@ -431,8 +440,8 @@ def _generate(message_id: int, live: _Live) -> None:
 def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") -> None:
     """CHAT_STREAMING=0: one non-streamed request, for upstreams that cannot stream."""
     try:
-        completion = llm.chat_completion(**request, stop=live.stop, on_wait=live.waiting)
-    except llm.UpstreamError as error:
+        completion = chat_completion(**request, stop=live.stop, on_wait=live.waiting)
+    except UpstreamError as error:
         call.failed(error)
         if not live.cancelled:
             _save_failure(message_id, error)
@@ -457,7 +466,7 @@ def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") 
 
 
 class _Call:
-    """The usage row of one upstream call, written when the call has ended (see conversations.usage)."""
+    """The usage row of one upstream call, written when the call has ended (see usage.report)."""
 
     def __init__(self, message: Message, key: keys.ResolvedKey, *, messages: list[dict], model: str = ""):
         self.message, self.key, self.messages = message, key, messages
@@ -474,7 +483,7 @@ class _Call:
             stats["completion_tokens"] = tokens.estimate(text)
             stats["total_tokens"] = stats["prompt_tokens"] + stats["completion_tokens"]
         try:
-            usage.record(
+            report.record(
                 user_id=self.message.conversation.owner_id,
                 key=self.key.provider_key,
                 model=self.model,
@@ -492,12 +501,12 @@ class _Call:
             # The reply is saved; a lost usage row must not turn it into an error.
             logger.exception("recording the usage of message %s failed", self.message.pk)
 
-    def failed(self, error: llm.UpstreamError, **stats) -> None:
+    def failed(self, error: UpstreamError, **stats) -> None:
         if error.code != "no_key":  # no key: nothing was sent
             self.ended(Usage.Status.ERROR, error_code=error.code, **stats)
 
 
-def _stats(stream: llm.CompletionStream) -> dict:
+def _stats(stream: CompletionStream) -> dict:
     return {
         "finish_reason": stream.finish_reason,
         "model": stream.model,
@@ -508,7 +517,7 @@ def _stats(stream: llm.CompletionStream) -> dict:
     }
 
 
-def _save_failure(message_id: int, error: llm.UpstreamError, **fields) -> None:
+def _save_failure(message_id: int, error: UpstreamError, **fields) -> None:
     """A labelled error with Retry; any text that arrived is kept (in `fields`)."""
     _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code, **fields)
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from conversations.llm import PARAMETER_BOUNDS
 from conversations.models import TITLE_LENGTH, Conversation, Message
+from providers.params import PARAMETER_BOUNDS
 
 FORMAT = "chatsite-export"
 VERSION = 1

@@ -1,14 +1,13 @@
 from django.conf import settings
-from django.core.cache import cache
-from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from common.links import url_for
 from conversations import markdown
-from conversations.links import url_for
-from conversations.llm import PARAMETER_BOUNDS
+from providers.params import PARAMETER_BOUNDS
 
 TITLE_LENGTH = 80
 
@@ -207,154 +206,6 @@ class Message(models.Model):
     @property
     def cut_off(self) -> bool:
         return self.finish_reason == "length"
-
-
-DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
-
-
-# The catalogue is read from the cache by conversations.selectors.chat_catalogue.
-CATALOGUE_CACHE_KEY = "chatsite:chat-model-catalogue"
-
-
-def _forget_catalogue() -> None:
-    cache.delete(CATALOGUE_CACHE_KEY)
-
-
-class ChatModel(models.Model):
-    """A model the chat page offers: the catalogue admins keep."""
-
-    model_id = models.CharField("upstream model id", max_length=200, unique=True)
-    display_name = models.CharField(max_length=100)
-    context_window = models.PositiveIntegerField(default=32000, help_text="Tokens: the prompt plus the reply.")
-    default_params = models.JSONField(
-        "default parameters",
-        default=dict,
-        blank=True,
-        help_text='Sent when a chat leaves them blank, e.g. {"temperature": 0.7}. Allowed: '
-        + ", ".join(PARAMETER_BOUNDS)
-        + ".",
-    )
-    enabled = models.BooleanField(default=True, help_text="Offered for new messages.")
-
-    class Meta:
-        ordering = ["display_name", "model_id"]
-
-    def __str__(self) -> str:
-        return self.display_name or self.model_id
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        _forget_catalogue()
-
-    def delete(self, *args, **kwargs):
-        result = super().delete(*args, **kwargs)
-        _forget_catalogue()
-        return result
-
-    def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from conversations.llm import validate_params
-
-        if not isinstance(self.default_params, dict):
-            raise ValidationError({"default_params": 'Give a JSON object, e.g. {} or {"temperature": 0.7}.'})
-        try:
-            validate_params(self.default_params)
-        except ValueError as error:
-            raise ValidationError({"default_params": str(error)}) from None
-        max_tokens = self.default_params.get("max_tokens")
-        if isinstance(max_tokens, int) and max_tokens > self.context_window:
-            raise ValidationError({"default_params": "max_tokens cannot exceed the context window."})
-
-
-HTTP_URL = URLValidator(schemes=["http", "https"], message="Enter an http:// or https:// address.", code="http_only")
-
-
-class ProviderKey(models.Model):
-    """An upstream API key, stored encrypted (conversations.keys) and never shown again."""
-
-    label = models.CharField(max_length=100, unique=True)
-    # Only http(s): the server itself calls this address, so no file:, ftp: or other scheme.
-    base_url = models.URLField("base URL", max_length=300, default=DEFAULT_BASE_URL, validators=[HTTP_URL])
-    # A Fernet token; see conversations.keys. The plain key is never stored.
-    secret_encrypted = models.TextField(editable=False)
-    last4 = models.CharField(max_length=4, editable=False, help_text="The last 4 characters, to tell keys apart.")
-    enabled = models.BooleanField(default=True)
-    is_default = models.BooleanField(
-        "site default", default=False, help_text="Used by everyone without a key of their own or of their group."
-    )
-    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="provider_keys")
-    groups = models.ManyToManyField("auth.Group", blank=True, related_name="provider_keys")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["label"]
-        verbose_name = "upstream API key"
-
-    def __str__(self) -> str:
-        return self.label
-
-    @property
-    def masked(self) -> str:
-        return f"••••{self.last4}"
-
-
-class UserQuota(models.Model):
-    """A person's own token quota; blank fields fall back to the site's default (settings)."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_quota")
-    daily_tokens = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Tokens per day. Blank: the site default. 0: unlimited."
-    )
-    monthly_tokens = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Tokens per calendar month. Blank: the site default. 0: unlimited."
-    )
-
-    class Meta:
-        verbose_name = "token quota"
-
-    def __str__(self) -> str:
-        return f"Quota of {self.user}"
-
-
-class Usage(models.Model):
-    """One upstream call: who made it, with which key and model, what it cost and how it ended."""
-
-    class Status(models.TextChoices):
-        COMPLETE = "complete", "Complete"
-        STOPPED = "stopped", "Stopped"
-        ERROR = "error", "Error"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="usage")
-    # Null: the key from the environment (AIMLAPI_API_KEY), or a stored key since deleted.
-    key = models.ForeignKey(ProviderKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage")
-    key_label = models.CharField(max_length=100, blank=True, help_text="The key's label when the call was made.")
-    model = models.CharField(max_length=200)
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    total_tokens = models.PositiveIntegerField(default=0)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="From the request to the last byte.")
-    first_token_ms = models.PositiveIntegerField(null=True, blank=True, help_text="From the request to the first text.")
-    # The upstream sent no token counts (a stopped reply, or a server that sends none in
-    # streams): the counts are conversations.tokens' estimate from the text.
-    tokens_estimated = models.BooleanField("estimated", default=False)
-    status = models.CharField(max_length=16, choices=Status.choices)
-    error_code = models.CharField(max_length=32, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name_plural = "usage"
-        indexes = [
-            # total_tokens too, so the quota check reads the index alone (see bench/README.md).
-            models.Index(fields=["user", "created_at", "total_tokens"], name="usage_user_time"),
-            models.Index(fields=["created_at"], name="usage_time"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.model} · {self.total_tokens} tokens · {self.status}"
 
 
 class ShareLink(models.Model):

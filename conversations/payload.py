@@ -1,8 +1,9 @@
 """Turn a stored conversation into the `messages` list of a chat completion request."""
 
-from conversations import selectors, tokens
+from conversations import tokens
 from conversations.models import Conversation, Message
 from conversations.selectors import message_path
+from providers import catalogue
 
 
 def build_messages(conversation: Conversation, *, upto: Message | None) -> list[dict]:
@@ -35,7 +36,7 @@ class DoesNotFit(ValueError):
 def request_params(conversation: Conversation, *, model: str | None = None) -> dict:
     """The generation parameters sent: the catalogue's defaults for the model (the chat's
     unless another is named), then the chat's own."""
-    return {**selectors.model_default_params(model or conversation.model), **conversation.generation_params()}
+    return {**catalogue.model_default_params(model or conversation.model), **conversation.generation_params()}
 
 
 def fit_window(messages: list[dict], *, model: str, params: dict) -> tuple[list[dict], int]:
@@ -46,7 +47,7 @@ def fit_window(messages: list[dict], *, model: str, params: dict) -> tuple[list[
 
     A model the catalogue does not list has no known window: everything is kept.
     """
-    chat_model = selectors.chat_catalogue().get(model)
+    chat_model = catalogue.chat_catalogue().get(model)
     if chat_model is None:
         return messages, 0
     reply_tokens = params.get("max_tokens") or DEFAULT_REPLY_TOKENS

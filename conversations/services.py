@@ -14,15 +14,16 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings as django_settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from conversations import generation, history, quotas, selectors
-from conversations.models import TITLE_LENGTH, Conversation, Message, ShareLink, UserQuota, title_from
+from conversations import generation, history
+from conversations.models import TITLE_LENGTH, Conversation, Message, ShareLink, title_from
 from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
 from conversations.selectors import latest_leaf_under
+from providers import catalogue
+from usage import quotas
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,10 @@ def _retrying_when_locked(write):
 
 def _check_can_ask(owner, model: str) -> None:
     """Refuse, before anything is stored, a request for a model that is off or past the person's limits."""
-    model = selectors.offered_model(model)
+    model = catalogue.offered_model(model)
     if not model:
         raise ChatError("No model is available: an admin needs to enable one under Admin › Chat models.")
-    if selectors.model_is_turned_off(model):
+    if catalogue.model_is_turned_off(model):
         raise ChatError(
             f"The model {model} has been turned off by an admin, so this message was not sent. "
             "Choose another model in this chat's settings."
@@ -209,14 +210,6 @@ def conversation_update_settings(*, conversation: Conversation, settings: dict) 
     return conversation
 
 
-def user_signup(*, form) -> AbstractBaseUser:
-    """Create an account from a valid UserCreationForm; it starts with the site's default quota."""
-    with transaction.atomic():
-        user = form.save()
-        UserQuota.objects.create(user=user)  # blank fields: the site default
-    return user
-
-
 def _clean(content: str) -> str:
     content = content.strip()
     if not content:
@@ -247,7 +240,7 @@ def _store_turn(conversation: Conversation, content: str, *, parent, client_id) 
 
 def _store_reply(conversation: Conversation, *, parent: Message) -> Message:
     """A pending reply under `parent`, made the current message; generated once committed."""
-    model = selectors.offered_model(conversation.model)
+    model = catalogue.offered_model(conversation.model)
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
@@ -458,7 +451,7 @@ def _stage_import(*, owner, imported: list[history.ImportedConversation], batch:
             for number, start, end in group:
                 item = imported[number]
                 if start == 0:
-                    model = selectors.offered_model(item.model)
+                    model = catalogue.offered_model(item.model)
                     stored.append(
                         Conversation.objects.create(
                             owner=owner,

@@ -4,25 +4,23 @@ import json
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
-from chatsite import counters
-from chatsite.errors import error_response
-from chatsite.security import SignupThrottle, ThrottledLoginView, client_ip, safe_next
+from common import counters
+from common.errors import error_response
+from common.security import safe_next
 from conversations import generation, history, selectors, services
-from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm, SignupForm
+from conversations.forms import ConversationSettingsForm, EditForm, ImportForm, MessageForm, RenameForm
 from conversations.models import Conversation, Message, ShareLink
 from conversations.search import search_messages
 from conversations.selectors import message_window, sidebar_page, with_siblings
+from providers import catalogue
 
 PAGE = "conversations/chat.html"
 HISTORY_PAGE = "conversations/history.html"
@@ -61,7 +59,7 @@ def _page(request: HttpRequest, template: str, *, conversation=None, status=200,
     else:
         context.setdefault("settings_form", ConversationSettingsForm(prefix="settings"))
     context.setdefault("message_form", MessageForm())
-    context.update(conversation=conversation, default_model=selectors.default_model_id(), **_sidebar_context(request))
+    context.update(conversation=conversation, default_model=catalogue.default_model_id(), **_sidebar_context(request))
     return render(request, template, context, status=status)
 
 
@@ -532,40 +530,3 @@ def _invalid_composer(request, form, *, conversation=None, settings_form=None, s
     context = {"conversation": conversation, "message_form": form, "settings_form": settings_form}
     response = render(request, f"{PAGE}#composer", context, status=status)
     return reswap(retarget(response, "#composer"), "outerHTML")
-
-
-class LoginView(ThrottledLoginView):
-    """The throttled sign-in page (chatsite.security), with a link to sign up when ALLOW_SIGNUP is on."""
-
-    def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "allow_signup": settings.ALLOW_SIGNUP}
-
-
-@login_not_required
-@never_cache
-def signup(request: HttpRequest) -> HttpResponse:
-    """Create an account (only when ALLOW_SIGNUP is on), then sign in."""
-    if not settings.ALLOW_SIGNUP:
-        raise Http404("Sign-up is turned off.")
-    if request.user.is_authenticated:
-        return redirect("conversations:index")
-    form = SignupForm(request.POST or None)
-    throttle = SignupThrottle(client_ip(request))
-    if request.method == "POST" and not throttle.allowed():
-        form.add_error(None, "Too many new accounts from your address. Try again in an hour.")
-        return render(request, "registration/signup.html", {"form": form}, status=429)
-    if request.method == "POST" and form.is_valid():
-        user = services.user_signup(form=form)
-        throttle.created()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("conversations:index")
-    return render(request, "registration/signup.html", {"form": form}, status=422 if form.errors else 200)
-
-
-@login_not_required
-@require_GET
-@never_cache
-def healthz(request: HttpRequest) -> HttpResponse:
-    """For load balancers and uptime checks: 200 when the database answers."""
-    connection.ensure_connection()
-    return HttpResponse("ok", content_type="text/plain")

@@ -12,7 +12,9 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test import Client
 
-from conversations import generation, keys, llm
+from common import secrets
+from conversations import generation
+from providers.upstream import reset_breakers
 from tests.fake_upstream import FakeUpstream
 
 API_KEY = "test-canary-key-must-never-leak-7f3a9c"  # also set in pyproject.toml's pytest env
@@ -36,7 +38,7 @@ def pytest_configure(config):
 
 def secrets_in(text: str) -> list[str]:
     """The upstream keys (the canary and every stored key this process has seen) found in `text`."""
-    return [secret for secret in {API_KEY, *keys.known_secrets()} if secret in text]
+    return [secret for secret in {API_KEY, *secrets.known()} if secret in text]
 
 
 class CheckedClient(Client):
@@ -97,7 +99,7 @@ def _breakers_close_with_the_test():
     # Failures counted by one test must not open the breaker in the next one. Torn down
     # after the replies have ended (fixtures end in the reverse order of their start).
     yield
-    llm.reset_breakers()
+    reset_breakers()
 
 
 @pytest.fixture(autouse=True)

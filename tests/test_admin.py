@@ -10,8 +10,10 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
-from conversations.models import ChatModel, Conversation, Message, ProviderKey, Usage, UserQuota
+from conversations.models import Conversation, Message
+from providers.models import ChatModel, ProviderKey
 from tests.conftest import PASSWORD, CheckedClient, settle
+from usage.models import Usage, UserQuota
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +54,7 @@ def test_the_usage_page_shows_tokens_per_day_top_users_and_error_rate_per_key(su
     _usage(bob, 50, key=key)
     _usage(bob, 999, days_ago=45)  # older than the page's 30 days
 
-    response = support.get("/admin/conversations/usage/")
+    response = support.get("/admin/usage/usage/")
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -77,9 +79,9 @@ def test_the_usage_page_filters_by_user_key_and_model(support, alice, bob):
     _usage(alice, 400)
     _usage(bob, 50, key=key, model="mistralai/mistral-small")
 
-    by_user = support.get(f"/admin/conversations/usage/?user={bob.pk}").content.decode()
-    by_key = support.get("/admin/conversations/usage/?key=env").content.decode()
-    by_model = support.get("/admin/conversations/usage/?model=mistralai/mistral-small").content.decode()
+    by_user = support.get(f"/admin/usage/usage/?user={bob.pk}").content.decode()
+    by_key = support.get("/admin/usage/usage/?key=env").content.decode()
+    by_model = support.get("/admin/usage/usage/?model=mistralai/mistral-small").content.decode()
 
     assert "Tokens per day, last 30 days: 50 in all" in by_user
     assert "Tokens per day, last 30 days: 400 in all" in by_key
@@ -91,8 +93,8 @@ def test_the_usage_csv_export_has_a_row_per_call_and_honours_the_filters(support
     _usage(bob, 50)
     Usage.objects.filter(user=bob).update(model="=HYPERLINK(evil)")
 
-    response = support.get(f"/admin/conversations/usage/export.csv?user={alice.pk}")
-    everything = support.get("/admin/conversations/usage/export.csv")
+    response = support.get(f"/admin/usage/usage/export.csv?user={alice.pk}")
+    everything = support.get("/admin/usage/usage/export.csv")
 
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert response["Content-Type"].startswith("text/csv")
@@ -105,7 +107,7 @@ def test_the_usage_csv_export_has_a_row_per_call_and_honours_the_filters(support
 
 
 def test_the_usage_page_and_export_are_closed_to_people_who_are_not_staff(client_alice, anon_client):
-    for url in ("/admin/conversations/usage/", "/admin/conversations/usage/export.csv"):
+    for url in ("/admin/usage/usage/", "/admin/usage/usage/export.csv"):
         signed_in, anonymous = client_alice.get(url), anon_client.get(url)
         assert (signed_in.status_code, anonymous.status_code) == (302, 302)
         assert signed_in["Location"].startswith("/admin/login/")  # the admin's sign-in for staff
@@ -117,8 +119,8 @@ def test_staff_without_the_usage_permission_are_forbidden(django_user_model):
     client = CheckedClient()
     client.force_login(staff)
 
-    assert client.get("/admin/conversations/usage/").status_code == 403
-    assert client.get("/admin/conversations/usage/export.csv").status_code == 403
+    assert client.get("/admin/usage/usage/").status_code == 403
+    assert client.get("/admin/usage/usage/export.csv").status_code == 403
 
 
 # --- People ------------------------------------------------------------------------------
@@ -231,18 +233,18 @@ def test_a_new_admin_adds_a_key_for_a_group_and_watches_the_usage_fill(client_ad
     alice.groups.add(team)
     secret = "sk-walkthrough-secret-0000009999"
     added = client_admin.post(
-        "/admin/conversations/providerkey/add/",
+        "/admin/providers/providerkey/add/",
         {"label": "Team key", "base_url": upstream.base_url, "secret": secret, "enabled": "on", "groups": [team.pk]},
     )
     key = ProviderKey.objects.get(label="Team key")
     tested = client_admin.post(
-        "/admin/conversations/providerkey/", {"action": "test_keys", "_selected_action": [key.pk]}, follow=True
+        "/admin/providers/providerkey/", {"action": "test_keys", "_selected_action": [key.pk]}, follow=True
     )
 
     upstream.reply("Five words in this reply")
     client_alice.post("/c/", {"content": "Hello", "client_id": str(uuid.uuid4())}, htmx=True)
     settle()
-    page = client_admin.get("/admin/conversations/usage/").content.decode()
+    page = client_admin.get("/admin/usage/usage/").content.decode()
 
     assert added.status_code == 302
     assert "“Team key” works" in tested.content.decode()

@@ -411,7 +411,7 @@ def test_it_shows_a_form_error_by_the_composer_and_keeps_the_text(page, live_ser
 def test_it_shows_the_rate_limit_by_the_composer_and_keeps_the_text(
     page, live_server, upstream, alice, settings, monkeypatch
 ):
-    from conversations import quotas
+    from usage import quotas
 
     clear_cache()
     monkeypatch.setattr(quotas, "_clock", lambda: 1_800_000_000.0)  # one minute for the whole test
@@ -1152,7 +1152,8 @@ def test_an_injected_inline_script_is_refused_and_reported(browser, live_server,
 def test_an_admin_adds_a_key_and_opens_the_usage_page_within_the_content_security_policy(
     page, live_server, upstream, admin_user, alice
 ):
-    from conversations.models import ProviderKey, Usage
+    from providers.models import ProviderKey
+    from usage.models import Usage
 
     secret = "sk-browser-admin-secret-00007777"
     Usage.objects.create(user=alice, model="mistralai/mistral-tiny", status="complete", total_tokens=120)
@@ -1161,13 +1162,13 @@ def test_an_admin_adds_a_key_and_opens_the_usage_page_within_the_content_securit
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
 
-    page.goto("/admin/conversations/providerkey/add/")
+    page.goto("/admin/providers/providerkey/add/")
     page.fill("#id_label", "Team key")
     page.fill("#id_base_url", upstream.base_url)
     page.fill("#id_secret", secret)
     page.click("input[name=_save]")
     expect(page.locator("#result_list")).to_contain_text("••••7777")
-    page.goto("/admin/conversations/usage/")
+    page.goto("/admin/usage/usage/")
 
     expect(page.locator("#usage-chart rect")).to_have_count(30)
     # The page's stylesheet applied (a <style> block would have been refused by the CSP).

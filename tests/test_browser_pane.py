@@ -8,7 +8,6 @@ import pytest
 from django.core.cache import cache
 from playwright.sync_api import Page, expect
 
-from conversations import quotas
 from conversations.models import Message
 from tests import test_browser as chromium
 from tests.conftest import clear_cache
@@ -22,6 +21,7 @@ from tests.test_browser import (
     sign_in,
     stored_conversation,
 )
+from usage import quotas
 
 # Chromium and its pages, as tests/test_browser.py sets them up (each page fails the test on a
 # script error, a Content-Security-Policy violation or a leaked key).

@@ -20,7 +20,8 @@ from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 
 from conversations import services
-from conversations.models import ChatModel, Conversation, Message
+from conversations.models import Conversation, Message
+from providers.models import ChatModel
 from tests.conftest import CheckedClient, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,9 +12,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from chatsite import env
-from chatsite.log import RedactSecretsFilter
-from conversations import keys
-from conversations.models import Conversation, ProviderKey
+from common.log import RedactSecretsFilter
+from conversations.models import Conversation
+from providers import keys
+from providers.models import ProviderKey
 from tests.conftest import API_KEY, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,7 +101,7 @@ def test_without_an_encryption_key_the_admin_refuses_to_store_a_key_and_says_why
     settings.FIELD_ENCRYPTION_KEY = []
 
     response = client_admin.post(
-        "/admin/conversations/providerkey/add/",
+        "/admin/providers/providerkey/add/",
         {"label": "Team", "base_url": "https://api.aimlapi.com/v1", "secret": ALICE_SECRET, "enabled": "on"},
     )
 
@@ -195,7 +196,7 @@ def test_a_refused_stored_key_tells_the_person_an_admin_must_check_that_key(clie
 # --- The admin: add, test, never show again --------------------------------------------
 def _add_key_in_admin(client, upstream, *, secret=ALICE_SECRET, **extra):
     data = {"label": "Team", "base_url": upstream.base_url, "secret": secret, "enabled": "on", **extra}
-    response = client.post("/admin/conversations/providerkey/add/", data)
+    response = client.post("/admin/providers/providerkey/add/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     return ProviderKey.objects.get(label="Team")
 
@@ -204,16 +205,16 @@ def test_the_secret_is_never_shown_again_in_the_admin_or_its_history(client_admi
     key = _add_key_in_admin(client_admin, upstream, groups=[team.pk])
     # And an edit that leaves the field blank keeps the key.
     response = client_admin.post(
-        f"/admin/conversations/providerkey/{key.pk}/change/",
+        f"/admin/providers/providerkey/{key.pk}/change/",
         {"label": "Team", "base_url": upstream.base_url, "secret": "", "enabled": "on", "groups": [team.pk]},
     )
     assert response.status_code == 302
     assert keys.secret_of(ProviderKey.objects.get(pk=key.pk)) == ALICE_SECRET
 
     pages = {
-        "change list": client_admin.get("/admin/conversations/providerkey/"),
-        "change page": client_admin.get(f"/admin/conversations/providerkey/{key.pk}/change/"),
-        "history": client_admin.get(f"/admin/conversations/providerkey/{key.pk}/history/"),
+        "change list": client_admin.get("/admin/providers/providerkey/"),
+        "change page": client_admin.get(f"/admin/providers/providerkey/{key.pk}/change/"),
+        "history": client_admin.get(f"/admin/providers/providerkey/{key.pk}/history/"),
         "admin home": client_admin.get("/admin/"),
         "user page": client_admin.get(f"/admin/auth/user/{alice.pk}/change/"),
     }
@@ -273,7 +274,7 @@ def test_test_key_reports_ok_when_the_upstream_accepts_it(client_admin, upstream
     key = _add_key_in_admin(client_admin, upstream)
 
     response = client_admin.post(
-        "/admin/conversations/providerkey/", {"action": "test_keys", "_selected_action": [key.pk]}, follow=True
+        "/admin/providers/providerkey/", {"action": "test_keys", "_selected_action": [key.pk]}, follow=True
     )
 
     html = response.content.decode()
@@ -289,7 +290,7 @@ def test_test_key_reports_the_readable_error_when_the_upstream_refuses_it(client
     upstream.fail(401, {"error": {"message": "Invalid API key", "type": "auth"}})
 
     response = client_admin.post(
-        "/admin/conversations/providerkey/", {"action": "test_keys", "_selected_action": [key.pk]}, follow=True
+        "/admin/providers/providerkey/", {"action": "test_keys", "_selected_action": [key.pk]}, follow=True
     )
 
     html = response.content.decode()
@@ -303,7 +304,7 @@ def test_test_key_reports_the_readable_error_when_the_upstream_refuses_it(client
 @pytest.mark.parametrize("base_url", ["ftp://files.example.com/v1", "gopher://127.0.0.1:6379/", "file://localhost/etc"])
 def test_a_key_must_point_at_an_http_address(client_admin, base_url):
     response = client_admin.post(
-        "/admin/conversations/providerkey/add/",
+        "/admin/providers/providerkey/add/",
         {"label": "Team", "base_url": base_url, "secret": ALICE_SECRET, "enabled": "on"},
     )
 
@@ -316,19 +317,19 @@ def test_only_people_allowed_to_change_keys_can_see_or_add_them(client_alice, al
     alice.is_staff = True
     alice.save()
 
-    assert client_alice.get("/admin/conversations/providerkey/").status_code == 403
-    assert client_alice.get("/admin/conversations/providerkey/add/").status_code == 403
+    assert client_alice.get("/admin/providers/providerkey/").status_code == 403
+    assert client_alice.get("/admin/providers/providerkey/add/").status_code == 403
 
 
 def test_every_key_change_is_audited_without_the_key(client_admin, admin_user, upstream, caplog):
     caplog.set_level(logging.INFO, logger="chatsite.audit")
     key = _add_key_in_admin(client_admin, upstream)
     client_admin.post(
-        f"/admin/conversations/providerkey/{key.pk}/change/",
+        f"/admin/providers/providerkey/{key.pk}/change/",
         {"label": "Team", "base_url": upstream.base_url, "secret": GROUP_SECRET, "enabled": "on"},
     )
-    client_admin.post("/admin/conversations/providerkey/", {"action": "disable_keys", "_selected_action": [key.pk]})
-    client_admin.post(f"/admin/conversations/providerkey/{key.pk}/delete/", {"post": "yes"})
+    client_admin.post("/admin/providers/providerkey/", {"action": "disable_keys", "_selected_action": [key.pk]})
+    client_admin.post(f"/admin/providers/providerkey/{key.pk}/delete/", {"post": "yes"})
 
     audit = [record.getMessage() for record in caplog.records if record.name == "chatsite.audit"]
     assert audit == [

@@ -1,9 +1,9 @@
-"""conversations.links builds the same addresses as reverse(), without reversing each time."""
+"""common.links builds the same addresses as reverse(), without reversing each time."""
 
 import pytest
 from django.urls import reverse, set_script_prefix
 
-from conversations.links import url_for
+from common.links import url_for
 
 NAMES = [
     ("conversations:detail", (7,)),

@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from conversations import llm
+from providers.upstream import UpstreamConfig, UpstreamError, chat_completion, open_stream
 from tests.conftest import API_KEY
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -15,11 +15,11 @@ MESSAGES = [{"role": "user", "content": "Hi"}]
 
 def _config(upstream, **overrides):
     values = {"base_url": upstream.base_url, "api_key": API_KEY, "connect_timeout": 2.0, "read_timeout": 5.0}
-    return llm.UpstreamConfig(**{**values, **overrides})
+    return UpstreamConfig(**{**values, **overrides})
 
 
 def _call(upstream, params=None, **overrides):
-    return llm.chat_completion(
+    return chat_completion(
         messages=MESSAGES, model="mistralai/mistral-tiny", params=params, config=_config(upstream, **overrides)
     )
 
@@ -83,7 +83,7 @@ def test_it_refuses_parameters_outside_the_documented_bounds_without_calling(ups
 
 
 def test_it_explains_a_missing_key_without_calling(upstream):
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream, api_key="")
 
     assert caught.value.code == "no_key"
@@ -114,7 +114,7 @@ def test_it_explains_a_missing_key_without_calling(upstream):
 def test_it_turns_each_error_status_into_a_readable_error(upstream, status, body, code, retryable, words):
     upstream.fail(status, body)
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
     error = caught.value
@@ -127,7 +127,7 @@ def test_it_turns_each_error_status_into_a_readable_error(upstream, status, body
 def test_it_reads_retry_after_on_429(upstream):
     upstream.fail(429, {"message": "Too many requests", "statusCode": "429"}, headers={"Retry-After": "17"})
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
     assert caught.value.code == "rate_limited"
@@ -139,7 +139,7 @@ def test_it_reads_retry_after_on_429(upstream):
 def test_it_reads_retry_after_given_as_a_date(upstream):
     upstream.fail(429, headers={"Retry-After": format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)})
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
     assert 85 <= caught.value.retry_after <= 91
@@ -148,7 +148,7 @@ def test_it_reads_retry_after_given_as_a_date(upstream):
 def test_an_unlisted_status_is_still_readable(upstream):
     upstream.fail(418, {"error": {"message": "I'm a teapot"}})
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
     assert (caught.value.code, str(caught.value)) == (
@@ -161,7 +161,7 @@ def test_an_unlisted_status_is_still_readable(upstream):
 def test_it_never_repeats_the_key_even_when_the_upstream_echoes_it(upstream):
     upstream.fail(401, {"error": {"message": f"Incorrect API key provided: {API_KEY}"}})
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
     assert API_KEY not in str(caught.value)
@@ -171,7 +171,7 @@ def test_it_never_repeats_the_key_even_when_the_upstream_echoes_it(upstream):
 def test_it_reports_a_timeout(upstream):
     upstream.hang(1.5)
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream, read_timeout=0.3)
 
     assert caught.value.code == "timeout"
@@ -179,7 +179,7 @@ def test_it_reports_a_timeout(upstream):
 
 
 def test_it_reports_a_refused_connection(upstream):
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream, base_url="http://127.0.0.1:9/v1")
 
     assert caught.value.code == "connection"
@@ -189,7 +189,7 @@ def test_it_reports_a_refused_connection(upstream):
 def test_it_reports_a_dropped_connection(upstream):
     upstream.drop()
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
     assert caught.value.code in {"connection", "request"}
@@ -209,7 +209,7 @@ def test_it_reports_a_dropped_connection(upstream):
 def test_it_reports_a_body_it_cannot_use(upstream, body, content_type, words):
     upstream.raw(200, body, content_type=content_type)
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
     assert words in str(caught.value)
@@ -230,7 +230,7 @@ def test_a_reply_without_text_content_counts_as_empty(upstream):
 
 
 def _open_stream(upstream, **overrides):
-    return llm.open_stream(messages=MESSAGES, model="mistralai/mistral-tiny", config=_config(upstream, **overrides))
+    return open_stream(messages=MESSAGES, model="mistralai/mistral-tiny", config=_config(upstream, **overrides))
 
 
 USAGE = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
@@ -283,7 +283,7 @@ def test_a_stream_without_done_is_an_error_that_keeps_what_arrived(upstream):
     upstream.raw(200, _sse(_chunk("Half")), content_type="text/event-stream")
     pieces = []
 
-    with pytest.raises(llm.UpstreamError) as raised, _open_stream(upstream) as stream:
+    with pytest.raises(UpstreamError) as raised, _open_stream(upstream) as stream:
         pieces.extend(stream)
 
     assert pieces == ["Half"]
@@ -294,7 +294,7 @@ def test_an_error_chunk_in_a_200_stream_is_a_readable_error_without_the_key(upst
     error = {"error": {"message": f"Overloaded for key {API_KEY}", "type": "server_error"}}
     upstream.raw(200, _sse(_chunk("Par"), "data: " + json.dumps(error)), content_type="text/event-stream")
 
-    with pytest.raises(llm.UpstreamError) as raised, _open_stream(upstream) as stream:
+    with pytest.raises(UpstreamError) as raised, _open_stream(upstream) as stream:
         list(stream)
 
     assert raised.value.code == "upstream_error"
@@ -304,7 +304,7 @@ def test_an_error_chunk_in_a_200_stream_is_a_readable_error_without_the_key(upst
 def test_an_error_status_fails_before_any_text(upstream):
     upstream.fail(503)
 
-    with pytest.raises(llm.UpstreamError) as raised:
+    with pytest.raises(UpstreamError) as raised:
         _open_stream(upstream)
 
     assert (raised.value.code, raised.value.status) == ("server_error", 503)

@@ -13,9 +13,12 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from conversations import quotas, selectors
-from conversations.models import ChatModel, Conversation, Message, Usage, UserQuota
+from conversations.models import Conversation, Message
+from providers.catalogue import default_model_id
+from providers.models import ChatModel
 from tests.conftest import clear_cache, settle
+from usage import quotas
+from usage.models import Usage, UserQuota
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -234,7 +237,7 @@ def test_the_rate_limit_is_shared_by_processes_through_redis(settings):
         quotas.check_rate(user_id, now=now)
         quotas.check_rate(user_id, now=now)
         script = (
-            "from conversations import quotas\n"
+            "from usage import quotas\n"
             f"quotas.check_rate({user_id}, now={now!r})\n"
             "try:\n"
             f"    quotas.check_rate({user_id}, now={now!r})\n"
@@ -350,7 +353,7 @@ def test_an_unusable_default_parameter_is_refused_in_the_admin(client_admin, cat
     tiny = catalogue[0]
 
     response = client_admin.post(
-        f"/admin/conversations/chatmodel/{tiny.pk}/change/",
+        f"/admin/providers/chatmodel/{tiny.pk}/change/",
         {
             "model_id": tiny.model_id,
             "display_name": "Mistral Tiny",
@@ -369,4 +372,4 @@ def test_the_default_model_of_a_new_chat_skips_a_turned_off_one(settings, catalo
     tiny.enabled = False
     tiny.save()
 
-    assert selectors.default_model_id() == "mistralai/mistral-small"
+    assert default_model_id() == "mistralai/mistral-small"

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from conversations import llm
 from conversations.models import Conversation, Message
+from providers.upstream import UpstreamConfig, UpstreamError, _retry_wait
 from tests.conftest import settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -221,7 +221,7 @@ def test_a_whole_reply_is_retried_the_same_way(client_alice, chat, upstream, set
 
 
 def test_full_jitter_stays_under_the_exponential_ceiling():
-    config = llm.UpstreamConfig(
+    config = UpstreamConfig(
         base_url="http://127.0.0.1:9/v1",
         api_key="k",
         connect_timeout=1,
@@ -230,9 +230,9 @@ def test_full_jitter_stays_under_the_exponential_ceiling():
         retry_base_delay=0.5,
         retry_max_delay=4.0,
     )
-    error = llm.UpstreamError("down", code="server_error", retryable=True, status=503)
+    error = UpstreamError("down", code="server_error", retryable=True, status=503)
 
-    waits = {attempt: [llm._retry_wait(error, attempt, config) for _ in range(200)] for attempt in range(6)}
+    waits = {attempt: [_retry_wait(error, attempt, config) for _ in range(200)] for attempt in range(6)}
 
     for attempt, ceiling in zip(range(6), (0.5, 1.0, 2.0, 4.0, 4.0, 4.0), strict=True):
         assert all(0 <= wait <= ceiling for wait in waits[attempt])

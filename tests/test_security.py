@@ -9,7 +9,8 @@ from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
-from chatsite.security import LoginThrottle, client_ip
+from accounts.throttles import LoginThrottle
+from common.security import client_ip
 from tests.conftest import PASSWORD
 from tests.test_settings import PRODUCTION, _shell
 

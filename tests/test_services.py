@@ -92,14 +92,14 @@ def test_two_retry_clicks_make_one_upstream_call(alice, upstream):
 @pytest.mark.django_db(transaction=True)
 def test_the_message_is_committed_before_the_upstream_is_called(alice, upstream, monkeypatch):
     seen = {}
-    original = generation.llm.open_stream
+    original = generation.open_stream
 
     def spy(**kwargs):
         # The generating thread's own connection sees the stored message.
         seen["stored"] = Message.objects.filter(content="Keep me", status="complete").exists()
         return original(**kwargs)
 
-    monkeypatch.setattr(generation.llm, "open_stream", spy)
+    monkeypatch.setattr(generation, "open_stream", spy)
     services.conversation_start(owner=alice, content="Keep me", model="m")
     settle()
 

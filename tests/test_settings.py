@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from chatsite import env
-from chatsite.log import RedactSecretsFilter
+from common.log import RedactSecretsFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = {
@@ -159,7 +159,7 @@ def test_redis_url_puts_sessions_and_the_cache_in_redis(redis_url, engine, cache
 
 def test_the_resilience_settings_reach_the_upstream_client():
     script = (
-        "from conversations.llm import UpstreamConfig; c = UpstreamConfig.from_settings(); "
+        "from providers.upstream import UpstreamConfig; c = UpstreamConfig.from_settings(); "
         "print(c.retries, c.retry_base_delay, c.retry_max_delay, c.retry_after_max, c.turn_budget, "
         "c.breaker_failures, c.breaker_window, c.breaker_cooldown)"
     )

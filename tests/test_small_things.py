@@ -11,8 +11,9 @@ import pytest
 from django.utils import timezone
 
 from conversations.markdown import pygments_css
-from conversations.models import Conversation, Message, ShareLink, Usage
+from conversations.models import Conversation, Message, ShareLink
 from tests.conftest import PASSWORD
+from usage.models import Usage
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +176,7 @@ def test_the_admin_has_the_site_icon(anon_client, client_admin):
 
     assert icon in anon_client.get("/admin/login/").content.decode()
     assert icon in client_admin.get("/admin/").content.decode()
-    assert icon in client_admin.get("/admin/conversations/usage/").content.decode()
+    assert icon in client_admin.get("/admin/usage/usage/").content.decode()
 
 
 def test_the_usage_chart_labels_its_days_and_its_token_counts(client_admin, alice):
@@ -184,7 +185,7 @@ def test_the_usage_chart_labels_its_days_and_its_token_counts(client_admin, alic
         user=alice, model="m", status="complete", total_tokens=300, created_at=timezone.now() - timedelta(days=7)
     )
 
-    html = client_admin.get("/admin/conversations/usage/").content.decode()
+    html = client_admin.get("/admin/usage/usage/").content.decode()
 
     chart = html.split('id="usage-chart"')[1].split("</svg>")[0]
     today, week_ago = timezone.localdate(), timezone.localdate() - timedelta(days=7)

@@ -11,8 +11,10 @@ import pytest
 from django.db import connection
 
 from conversations import tokens
-from conversations.models import ChatModel, Conversation, Message, Usage
+from conversations.models import Conversation, Message
+from providers.models import ChatModel
 from tests.conftest import CheckedClient, settle
+from usage.models import Usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -250,8 +252,8 @@ def test_the_usage_page_and_csv_show_the_estimated_rows(client_admin, alice):
     Usage.objects.create(user=alice, model="m", status="stopped", total_tokens=40, tokens_estimated=True)
     Usage.objects.create(user=alice, model="m", status="complete", total_tokens=11, latency_ms=900, first_token_ms=300)
 
-    page = client_admin.get("/admin/conversations/usage/").content.decode()
-    lines = b"".join(client_admin.get("/admin/conversations/usage/export.csv").streaming_content).decode().splitlines()
+    page = client_admin.get("/admin/usage/usage/").content.decode()
+    lines = b"".join(client_admin.get("/admin/usage/usage/export.csv").streaming_content).decode().splitlines()
 
     assert "Estimated: 40 of these tokens, in 1 call" in page
     assert lines[0].endswith("latency_ms,first_token_ms,tokens_estimated")

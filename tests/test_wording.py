@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conversations import generation, keys, llm
-from conversations.models import Conversation, ProviderKey
+from conversations import generation
+from conversations.models import Conversation
+from providers import keys
+from providers.models import ProviderKey
+from providers.upstream import UpstreamConfig, UpstreamError, chat_completion
 from tests.conftest import settle, sse_events
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -26,12 +29,12 @@ def _host(upstream) -> str:
     return upstream.base_url.split("/")[2]
 
 
-def _config(upstream, **extra) -> llm.UpstreamConfig:
-    return llm.UpstreamConfig(base_url=upstream.base_url, api_key="sk-wording-test", **extra)
+def _config(upstream, **extra) -> UpstreamConfig:
+    return UpstreamConfig(base_url=upstream.base_url, api_key="sk-wording-test", **extra)
 
 
 def _call(config):
-    return llm.chat_completion(messages=[{"role": "user", "content": "Hi"}], model="m", config=config)
+    return chat_completion(messages=[{"role": "user", "content": "Hi"}], model="m", config=config)
 
 
 @pytest.fixture
@@ -73,7 +76,7 @@ def test_an_error_through_a_stored_key_names_the_key(client_alice, alice, chat, 
 
 
 def test_the_ai_ml_api_is_still_called_by_its_name():
-    config = llm.UpstreamConfig(base_url="https://api.aimlapi.com/v1", api_key="k", label="Team key")
+    config = UpstreamConfig(base_url="https://api.aimlapi.com/v1", api_key="k", label="Team key")
     assert config.name == "the AI/ML API"
 
 
@@ -81,7 +84,7 @@ def test_the_ai_ml_api_is_still_called_by_its_name():
 def test_one_second_is_one_second(upstream):
     upstream.fail(429, headers={"Retry-After": "1"})
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(_config(upstream))
 
     assert "Try again in 1 second." in str(caught.value)
@@ -91,7 +94,7 @@ def test_one_second_is_one_second(upstream):
 def test_a_timeout_of_one_second_reads_well(upstream):
     upstream.hang(3)
 
-    with pytest.raises(llm.UpstreamError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         _call(_config(upstream, read_timeout=1))
 
     assert f"The upstream at {_host(upstream)} did not answer within 1 second." in str(caught.value)
@@ -101,7 +104,7 @@ def test_a_timeout_of_one_second_reads_well(upstream):
 def test_a_refused_key_tells_the_person_to_ask_an_admin_and_the_log_names_the_key(client_alice, chat, upstream, caplog):
     upstream.fail(401, {"error": {"message": "Invalid API key"}})
 
-    with caplog.at_level(logging.WARNING, logger="conversations.llm"):
+    with caplog.at_level(logging.WARNING, logger="providers.upstream"):
         _send(client_alice, chat)
         settle()
 
@@ -115,8 +118,8 @@ def test_a_refused_key_tells_the_person_to_ask_an_admin_and_the_log_names_the_ke
 
 # --- a rate-limited reply says it waits ----------------------------------------------------
 def test_the_sentence_of_a_wait_says_how_long():
-    limited = llm.UpstreamError("busy", code="rate_limited", retryable=True, status=429, retry_after=5)
-    down = llm.UpstreamError("down", code="connection", retryable=True)
+    limited = UpstreamError("busy", code="rate_limited", retryable=True, status=429, retry_after=5)
+    down = UpstreamError("down", code="connection", retryable=True)
 
     assert generation.waiting_notice(5, limited, upstream="the AI/ML API").startswith(
         "Waiting 5 seconds: the AI/ML API is receiving too many requests."

@@ -1,11 +1,11 @@
 from django import template
 
-from conversations.links import url_for
+from common.links import url_for
 
 register = template.Library()
 
 
 @register.simple_tag
 def link(name: str, *ids: int) -> str:
-    """`{% url %}` for URLs whose arguments are all ids, without reversing each time (conversations.links)."""
+    """`{% url %}` for URLs whose arguments are all ids, without reversing each time (common.links)."""
     return url_for(name, *ids)

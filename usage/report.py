@@ -14,8 +14,9 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from conversations.models import ProviderKey, Usage
-from conversations.quotas import period_starts, quota_for, tokens_used
+from providers.models import ProviderKey
+from usage.models import Usage
+from usage.quotas import period_starts, quota_for, tokens_used
 
 DAYS = 30
 ENVIRONMENT_KEY = "env"  # the `key` filter's value for AIMLAPI_API_KEY

@@ -4,12 +4,14 @@ import logging
 
 from django.conf import settings
 
+from common.secrets import known
+
 
 class RedactSecretsFilter(logging.Filter):
     """Replace upstream API keys with a placeholder in any record that contains one.
 
     The keys are the environment's AIMLAPI_API_KEY and every stored key this process has
-    decrypted or encrypted (conversations.keys remembers them): a key can only reach a log
+    decrypted or encrypted (providers.keys remembers them in common.secrets): a key can only reach a log
     line from memory, and only this process's memory can hold it.
     """
 
@@ -35,9 +37,7 @@ class RedactSecretsFilter(logging.Filter):
 
 
 def _secrets() -> list[str]:
-    from conversations.keys import known_secrets  # imported late: logging is configured before the apps load
-
-    secrets = set(known_secrets())
+    secrets = set(known())
     if settings.AIMLAPI_API_KEY:
         secrets.add(settings.AIMLAPI_API_KEY)
     # Longest first, so a key that contains another is replaced whole.

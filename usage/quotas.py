@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from chatsite import counters
-from conversations.models import Usage, UserQuota
+from common import counters
+from usage.models import Usage, UserQuota
 
 RATE_WINDOW_SECONDS = 60
 _clock = time.time  # the tests hold it still, so that a minute does not turn during a test

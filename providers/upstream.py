@@ -25,18 +25,11 @@ from django.conf import settings
 from django.core.cache import cache
 from requests.adapters import HTTPAdapter
 
-from chatsite import counters
+from common import counters
+from providers.params import validate_params
 
 logger = logging.getLogger(__name__)
 
-# Documented bounds of the generation parameters chatsite lets a person set
-# (../shared/reference/aimlapi.md). max_tokens is capped by mistral-tiny's 32k context.
-PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
-    "temperature": (0.0, 2.0),
-    "top_p": (0.1, 1.0),
-    "max_tokens": (1, 32000),
-}
-_INTEGER_PARAMETERS = {"max_tokens"}
 _MAX_ERROR_DETAIL = 300
 
 
@@ -131,25 +124,6 @@ class Completion:
     response_id: str
     latency_ms: int
     usage: dict = field(default_factory=dict)
-
-
-def validate_params(params: dict) -> dict:
-    """Check generation parameters against the documented bounds; raise ValueError if off."""
-    clean = {}
-    for name, value in params.items():
-        if name not in PARAMETER_BOUNDS:
-            raise ValueError(f"Unknown generation parameter {name!r}.")
-        if value is None:
-            continue
-        low, high = PARAMETER_BOUNDS[name]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name} must be a number.")
-        if name in _INTEGER_PARAMETERS and value != int(value):
-            raise ValueError(f"{name} must be a whole number.")
-        if not low <= value <= high:
-            raise ValueError(f"{name} must be between {low} and {high}.")
-        clean[name] = int(value) if name in _INTEGER_PARAMETERS else value
-    return clean
 
 
 _local = threading.local()

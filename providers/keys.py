@@ -3,35 +3,21 @@
 Stored keys (`ProviderKey`) are Fernet tokens under FIELD_ENCRYPTION_KEY (MultiFernet: the first
 key encrypts, every key decrypts, so `rotate_keys` can move rows to a new key before the old one
 is dropped). A plain key exists only in memory while a request is made; every plain key this
-process has seen is remembered in `known_secrets()`, which the log filter scrubs.
+process has seen is remembered in `common.secrets`, which the log filter scrubs.
 """
 
-import threading
 from dataclasses import dataclass, replace
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
-from conversations.llm import UpstreamConfig
-from conversations.models import ProviderKey
+from common import secrets
+from providers.models import ProviderKey
+from providers.upstream import UpstreamConfig
 
 
 class EncryptionError(Exception):
     """A stored key cannot be encrypted or decrypted; the message says what an admin should do."""
-
-
-_known: set[str] = set()
-_known_lock = threading.Lock()
-
-
-def known_secrets() -> frozenset[str]:
-    """The plain keys this process has encrypted or decrypted (for scrubbing logs)."""
-    return frozenset(_known)
-
-
-def _remember(secret: str) -> None:
-    with _known_lock:
-        _known.add(secret)
 
 
 def is_configured() -> bool:
@@ -48,7 +34,7 @@ def _fernet() -> MultiFernet:
 
 
 def encrypt(secret: str) -> str:
-    _remember(secret)
+    secrets.remember(secret)
     return _fernet().encrypt(secret.encode()).decode()
 
 
@@ -60,7 +46,7 @@ def decrypt(token: str) -> str:
             "A stored API key cannot be decrypted with FIELD_ENCRYPTION_KEY. Was the key that encrypted it "
             "removed before `manage.py rotate_keys` ran? Put it back (after the new one), or enter the API key again."
         ) from None
-    _remember(secret)
+    secrets.remember(secret)
     return secret
 
 

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations import keys
+from providers import keys
 
 
 class Command(BaseCommand):
