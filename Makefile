@@ -65,6 +65,7 @@ test-realmodel: $(VENV)/.dev $(VENV)/.local ## The chat flow end to end against 
 lint: $(VENV)/.dev ## ruff: lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/check_imports.py
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
