@@ -22,7 +22,7 @@ from typing import NamedTuple
 # the table that is not in the tree yet is no error.
 LAYERS = (
     ("common",),  # helpers: cache counters, SSE, clock, secrets registry, error pages, request defences
-    ("providers",),  # the upstream client (providers/client/), keys, the model catalogue
+    ("providers",),  # the upstream client (providers/upstream/), keys, the model catalogue
     ("usage",),  # usage rows, quotas, the report
     ("conversations", "accounts"),  # the chat; sign-in, sign-up, throttles, password pages
     ("chatsite",),  # the project package: settings, root URLs, WSGI, logging; it wires every app
@@ -44,11 +44,11 @@ class Ban(NamedTuple):
 BANS = (
     Ban(
         "upstream-client",
-        "providers.client",
+        "providers.upstream",
         ("django.db", "django.template", "django.shortcuts", "django.http", "*.models", "*.views"),
         "the upstream client knows no database, template or page",
     ),
-    Ban("models", "*.models", ("requests", "providers.client"), "models know no HTTP"),
+    Ban("models", "*.models", ("requests", "providers.upstream"), "models know no HTTP"),
 )
 
 MAX_LINES = 360

@@ -12,8 +12,8 @@ django.setup()
 
 from django.contrib.auth.models import User  # noqa: E402
 
-from conversations.keys import secret_of  # noqa: E402
-from conversations.models import ProviderKey  # noqa: E402
+from providers.keys import secret_of  # noqa: E402
+from providers.models import ProviderKey  # noqa: E402
 
 carol = User.objects.get(username="carol")
 print(

@@ -17,13 +17,13 @@ CLEAN = {
     "common/counters.py": "from django.core.cache import cache\n",
     "common/sse.py": "from . import counters\n",
     "providers/__init__.py": "",
-    "providers/client/__init__.py": "from .stream import stream\n",
-    "providers/client/stream.py": "import requests\nfrom django.conf import settings\n\nfrom common import sse\n",
+    "providers/upstream/__init__.py": "from .stream import stream\n",
+    "providers/upstream/stream.py": "import requests\nfrom django.conf import settings\n\nfrom common import sse\n",
     "providers/models.py": "from django.db import models\n\nfrom providers.params import BOUNDS\n",
     "providers/params.py": "BOUNDS = {}\n",
     "usage/models.py": "from providers.models import Key\n",
     "conversations/models.py": "from usage.models import Usage\n",
-    "conversations/views.py": "from common import counters\nfrom providers.client import stream\n",
+    "conversations/views.py": "from common import counters\nfrom providers.upstream import stream\n",
     "accounts/views.py": "from django.shortcuts import render\n\nfrom usage import models\n",
     "chatsite/urls.py": "from accounts import views\nfrom conversations import views as chat\n",
     "scripts/supervise.py": "import subprocess\n",
@@ -132,22 +132,22 @@ def test_it_reports_a_package_outside_the_table(check):
     ],
 )
 def test_the_upstream_client_package_imports_no_database_template_or_page(check, line, said):
-    status, lines = check({"providers/client/stream.py": f"import requests\n{line}\n"})
+    status, lines = check({"providers/upstream/stream.py": f"import requests\n{line}\n"})
     assert (status, lines) == (
         1,
         [
-            f"providers/client/stream.py:2: upstream-client: providers.client.stream imports {said}: "
+            f"providers/upstream/stream.py:2: upstream-client: providers.upstream.stream imports {said}: "
             "the upstream client knows no database, template or page"
         ],
     )
 
 
 def test_the_upstream_client_module_imports_no_database(check):
-    status, lines = check({"providers/client.py": "def call():\n    from django.db import transaction\n"})
+    status, lines = check({"providers/upstream.py": "def call():\n    from django.db import transaction\n"})
     assert (status, lines) == (
         1,
         [
-            "providers/client.py:2: upstream-client: providers.client imports transaction from django.db: "
+            "providers/upstream.py:2: upstream-client: providers.upstream imports transaction from django.db: "
             "the upstream client knows no database, template or page"
         ],
     )
@@ -158,10 +158,10 @@ def test_the_upstream_client_module_imports_no_database(check):
     [
         ("conversations/models.py", "import requests"),
         ("conversations/models.py", "from requests.exceptions import Timeout"),
-        ("usage/models.py", "from providers.client import UpstreamError"),
-        ("usage/models.py", "from providers import client"),
-        ("providers/models/__init__.py", "from ..client.stream import stream"),
-        ("providers/models/key.py", "from providers.client import stream"),
+        ("usage/models.py", "from providers.upstream import UpstreamError"),
+        ("usage/models.py", "from providers import upstream"),
+        ("providers/models/__init__.py", "from ..upstream.stream import stream"),
+        ("providers/models/key.py", "from providers.upstream import stream"),
     ],
 )
 def test_models_import_no_http(check, path, line):
