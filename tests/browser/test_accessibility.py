@@ -13,7 +13,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 AXE = Path(__file__).parent.parent / "vendor" / "axe-core" / "axe.min.js"
 
-
 WIDE_TABLE_REPLY = (
     "| Function | Returns | Sorts in place | Accepts any iterable | Stable | Key function | Reverse |\n"
     "|---|---|---|---|---|---|---|\n"

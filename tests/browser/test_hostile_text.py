@@ -12,7 +12,6 @@ from tests.xss_corpus import PAYLOADS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
 # What a rendered reply may contain (conversations/markdown.py's allow-list, and what nh3 adds to links).
 REPLY_TAGS = [
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "del", "code", "pre",

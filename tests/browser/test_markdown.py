@@ -10,7 +10,6 @@ from tests.browser.helpers import MARKDOWN_REPLY, SAVED, send, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
 CODE = '''def by_length(words: list[str]) -> list[str]:
     """Shortest first; equal lengths keep their order."""
     return sorted(words, key=len)
