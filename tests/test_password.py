@@ -10,7 +10,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 if CHROMIUM.exists():
     from playwright.sync_api import expect
 
-    from tests.test_browser import browser, open_page, page, sign_in  # noqa: F401 (fixtures)
+    from tests.browser.conftest import browser, open_page, page  # noqa: F401 (fixtures)
+    from tests.browser.helpers import sign_in
 
 NEW_PASSWORD = "a-new-and-longer-passphrase-42"
 URL = "/accounts/password_change/"

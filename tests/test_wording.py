@@ -20,7 +20,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 if CHROMIUM.exists():
     from playwright.sync_api import expect
 
-    from tests.test_browser import SAVED, browser, open_page, page, send, sign_in  # noqa: F401 (fixtures)
+    from tests.browser.conftest import browser, open_page, page  # noqa: F401 (fixtures)
+    from tests.browser.helpers import SAVED, send, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

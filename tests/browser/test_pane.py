@@ -9,9 +9,7 @@ from django.core.cache import cache
 from playwright.sync_api import Page, expect
 
 from conversations.models import Message
-from tests import test_browser as chromium
-from tests.conftest import clear_cache
-from tests.test_browser import (
+from tests.browser.helpers import (
     BODY,
     COMPOSER,
     SAVED,
@@ -21,11 +19,8 @@ from tests.test_browser import (
     sign_in,
     stored_conversation,
 )
+from tests.conftest import clear_cache
 from usage import quotas
-
-# Chromium and its pages, as tests/test_browser.py sets them up (each page fails the test on a
-# script error, a Content-Security-Policy violation or a leaked key).
-browser, open_page, page = chromium.browser, chromium.open_page, chromium.page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

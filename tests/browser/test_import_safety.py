@@ -4,14 +4,14 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Conversation, Message
-from tests.test_browser import COMPOSER, SAVED, browser, open_page, page, send, sign_in  # noqa: F401
+from tests.browser.helpers import COMPOSER, SAVED, send, sign_in
 from tests.test_import_safety import DEFAULT_MODEL, busy_timeout, other_writer  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_send_refused_by_a_locked_database_says_so_and_keeps_the_text(
-    page,  # noqa: F811
+    page,
     live_server,
     upstream,
     bob,

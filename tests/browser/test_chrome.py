@@ -3,23 +3,19 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from conversations.models import Conversation, ShareLink
-from tests import test_browser
-from tests.test_browser import (
+from tests.browser.helpers import (
     COMPOSER,
     PHONE,
     SAVED,
     conversation_url,
-    expect,
     expect_finished,
     send,
     sign_in,
     stored_conversation,
 )
-
-# The browser fixtures of test_browser, shared with this module.
-browser, open_page, page = test_browser.browser, test_browser.open_page, test_browser.page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
