@@ -23,6 +23,10 @@ from conversations.selectors import message_window, sidebar_page, with_siblings
 from providers import catalogue
 
 PAGE = "conversations/chat.html"
+SIDEBAR = "conversations/_sidebar.html"
+MESSAGE = "conversations/_message.html"
+COMPOSER = "conversations/_composer.html"
+SETTINGS = "conversations/_settings.html"
 HISTORY_PAGE = "conversations/history.html"
 SHARED_PAGE = "conversations/shared.html"
 
@@ -102,8 +106,8 @@ def sidebar(request: HttpRequest) -> HttpResponse:
     if cursor and not request.GET.get("q"):
         archived = request.GET.get("archived") == "1"
         page = sidebar_page(request.user, cursor=cursor, after_group=request.GET.get("group", ""), archived=archived)
-        return render(request, f"{PAGE}#sidebar-page", {"sidebar": page, "archived": archived})
-    return render(request, f"{PAGE}#sidebar", _sidebar_context(request))
+        return render(request, f"{SIDEBAR}#sidebar-page", {"sidebar": page, "archived": archived})
+    return render(request, f"{SIDEBAR}#sidebar", _sidebar_context(request))
 
 
 @require_GET
@@ -131,7 +135,7 @@ def _sidebar_response(request: HttpRequest, *, status: int = 200, **context) -> 
     archived = request.POST.get("archived_view") == "1"
     page = sidebar_page(request.user, archived=archived)
     context = {"sidebar": page, "query": "", "archived": archived, **context}
-    return render(request, f"{PAGE}#sidebar", context, status=status)
+    return render(request, f"{SIDEBAR}#sidebar", context, status=status)
 
 
 def _history_change(request: HttpRequest, conversation: Conversation, **context) -> HttpResponse:
@@ -155,7 +159,7 @@ def conversation_manage(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         return redirect(f"{conversation.get_absolute_url()}#actions")
     context = {"item": conversation, "open_menu": conversation.pk, "conversation": _current(request)}
-    return render(request, f"{PAGE}#conversation-item", context)
+    return render(request, f"{SIDEBAR}#conversation-item", context)
 
 
 @require_POST
@@ -414,7 +418,7 @@ def message_stream(request: HttpRequest, pk: int, message_pk: int) -> StreamingH
                 yield f"id: {end}\nevent: text\ndata: {json.dumps(text)}\n\n"
         message.refresh_from_db()
         html = render_to_string(
-            f"{PAGE}#message", {"conversation": conversation, "message": with_siblings(message)}, request=request
+            f"{MESSAGE}#message", {"conversation": conversation, "message": with_siblings(message)}, request=request
         )
         yield f"event: done\ndata: {json.dumps({'html': html})}\n\n"
 
@@ -491,7 +495,7 @@ def _change_branch(request: HttpRequest, conversation: Conversation, change, *, 
     if not request.htmx:
         return redirect(conversation)
     if error:
-        response = render(request, f"{PAGE}#composer-errors", {"errors": [error]}, status=status)
+        response = render(request, f"{COMPOSER}#composer-errors", {"errors": [error]}, status=status)
         return reswap(retarget(response, "#composer-errors"), "outerHTML")
     conversation.refresh_from_db()
     return _page(request, f"{PAGE}#message-list-response", conversation=conversation)
@@ -509,7 +513,7 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200 if saved else 422
     if request.htmx:
         context = {"conversation": conversation, "settings_form": form, "settings_saved": saved}
-        return render(request, f"{PAGE}#settings-form", context, status=status)
+        return render(request, f"{SETTINGS}#settings-form", context, status=status)
     return _page(request, PAGE, conversation=conversation, settings_form=form, status=status)
 
 
@@ -528,5 +532,5 @@ def _invalid_composer(request, form, *, conversation=None, settings_form=None, s
         extra = {"settings_form": settings_form} if settings_form is not None else {}
         return _page(request, PAGE, conversation=conversation, message_form=form, status=status, **extra)
     context = {"conversation": conversation, "message_form": form, "settings_form": settings_form}
-    response = render(request, f"{PAGE}#composer", context, status=status)
+    response = render(request, f"{COMPOSER}#composer", context, status=status)
     return reswap(retarget(response, "#composer"), "outerHTML")
