@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from conversations.selectors import chat_page, message_window, sidebar_page
 from conversations.views._shared import (
+    MESSAGE,
     PAGE,
     SIDEBAR,
     int_or_none,
@@ -58,4 +59,4 @@ def messages_older(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(f"{conversation.get_absolute_url()}?m={before}#message-{before}")
     window = message_window(conversation, upto=int_or_none(request.GET.get("leaf")), before=before)
     context = {"conversation": conversation, "messages_list": window.messages, "window": window}
-    return render(request, f"{PAGE}#older-messages", context)
+    return render(request, f"{MESSAGE}#older-messages", context)
