@@ -55,6 +55,7 @@ from pathlib import Path
 from harness import BENCH, GUNICORN, HOST, PYTHON
 from harness.app import app_environment, prepare_app, prepare_database, serve, source_description
 from harness.client import wait_until_up
+from harness.options import add_app_options
 from harness.processes import Processes, bench_run, free_port, wait_for_quiet
 from harness.relay import one_run
 from harness.report import RunResult, print_summary
@@ -149,29 +150,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="worktree",
         help="the code to serve: the working tree (default) or a commit, e.g. HEAD (via git archive)",
     )
-    parser.add_argument(
-        "--app-env", action="append", default=[], metavar="NAME=VALUE", help="extra app setting (repeatable)"
-    )
     parser.add_argument("--login-concurrency", type=int, default=4, help="sign-ins at once before the runs")
     parser.add_argument("--timeout", type=float, default=0.0, help="per conversation (default: reply length + 60 s)")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the untimed first conversation")
-    parser.add_argument("--json", type=Path, help="also write the summaries to this file")
     parser.add_argument("--samples", type=Path, help="write every word's emit and arrival time to this CSV file")
-    parser.add_argument(
-        "--quiet-percent",
-        type=float,
-        default=20.0,
-        help="before each run, wait until other processes use less CPU than this (%% of one core; default 20)",
-    )
     parser.add_argument(
         "--redo-noisy",
         type=int,
         default=2,
         help="measure a run again when other processes used more than --quiet-percent during it (default 2)",
     )
-    parser.add_argument("--quiet-wait", type=float, default=180.0, help="wait at most this long for it (default 180 s)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
+    add_app_options(parser, each="run", writes="the summaries")
     args = parser.parse_args(argv)
     if args.streams < 1 or args.words < 1 or args.runs < 1:
         parser.error("--streams, --words and --runs must be at least 1")

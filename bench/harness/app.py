@@ -1,9 +1,11 @@
 """A copy of the app to serve: its files, its environment, a migrated database with accounts,
 and gunicorn started with the Procfile's command."""
 
+import contextlib
 import os
 import secrets
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -125,3 +127,13 @@ async def serve(processes: Processes, name: str, app: Path, env: dict, log: Path
     server = processes.start(name, command, cwd=app, env=env, log=log)
     await wait_until_up(int(env["PORT"]), "/healthz", server, log)
     return server
+
+
+def saved_messages(db: Path, ids: list[int], *columns: str) -> dict[int, tuple]:
+    """These columns of these messages in the run's SQLite database, by message id."""
+    if not ids:
+        return {}
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection:
+        marks = ",".join("?" * len(ids))
+        query = f"SELECT id, {', '.join(columns)} FROM conversations_message WHERE id IN ({marks})"  # noqa: S608
+        return {row[0]: row[1:] for row in connection.execute(query, ids)}

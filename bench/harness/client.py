@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from common import sse
+
 from . import HOST
 
 
@@ -95,6 +97,11 @@ class Response:
     def body(self) -> bytes:
         return b"".join(piece for _, piece in self.body_pieces())
 
+    def events(self) -> list[tuple[int, sse.Event]]:
+        """The body's server-sent events, each with the arrival (ns) of the block that completed it."""
+        parser = sse.Parser()
+        return [(now, event) for now, piece in self.body_pieces() for event in parser.feed(piece)]
+
 
 class HttpConnection(asyncio.Protocol):
     """A keep-alive HTTP/1.1 connection, one request at a time."""
@@ -161,11 +168,16 @@ class HttpConnection(asyncio.Protocol):
         self.closed = True
 
 
-async def fetch_json(port: int, path: str) -> dict:
-    """GET a JSON document on its own connection (the fake upstreams' /__stats)."""
+async def fetch_json(port: int, path: str, payload: dict | None = None) -> dict:
+    """GET a JSON document, or POST `payload` as JSON, on a connection of its own."""
     conn = await HttpConnection.open(HOST, port)
     try:
-        return json.loads((await conn.request("GET", path, {})).body())
+        if payload is None:
+            response = await conn.request("GET", path, {})
+        else:
+            body = json.dumps(payload).encode()
+            response = await conn.request("POST", path, {"Content-Type": "application/json"}, body)
+        return json.loads(response.body())
     finally:
         conn.close()
 

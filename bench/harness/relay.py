@@ -4,20 +4,17 @@ is compared with what the upstream sent."""
 
 import asyncio
 import bisect
-import contextlib
 import json
 import os
 import re
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from common import sse
-
 from . import HOST
+from .app import saved_messages
 from .client import HttpConnection, Response, fetch_json
 from .processes import cpu_seconds, machine_busy_seconds, process_tree
 from .report import RunResult
@@ -85,10 +82,8 @@ def analyse(conversation: Conversation) -> None:
     """Split the stream into events and stamp each word with the arrival of the event holding it."""
     if conversation.stream is None:
         return
-    parser = sse.Parser()
-    events = [(now, event) for now, piece in conversation.stream.body_pieces() for event in parser.feed(piece)]
     text, ends, arrivals = "", [], []
-    for now, (kind, data, event_id) in events:
+    for now, (kind, data, event_id) in conversation.stream.events():
         if kind == "text":
             text += json.loads(data)
             ends.append(len(text))
@@ -108,12 +103,7 @@ def analyse(conversation: Conversation) -> None:
 def check_database(db: Path, conversations: list[Conversation], sent: dict[str, str]) -> dict:
     """Compare each reply in the database with the text the upstream sent for it."""
     ids = [c.message_id for c in conversations if c.message_id]
-    rows = {}
-    if ids:
-        with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection:
-            marks = ",".join("?" * len(ids))
-            query = f"SELECT id, role, status, content FROM conversations_message WHERE id IN ({marks})"  # noqa: S608
-            rows = {row[0]: row[1:] for row in connection.execute(query, ids)}
+    rows = saved_messages(db, ids, "role", "status", "content")
     counts = {"complete_full": 0, "truncated": 0, "lost": 0}
     for conversation in conversations:
         expected = sent.get(conversation.tag)
