@@ -121,7 +121,7 @@ def prepare_database(app: Path, env: dict, users: int, password: str) -> None:
         raise RuntimeError(f"the app was imported from {where}, not from the copy in {app}")
 
 
-async def serve(processes: Processes, name: str, app: Path, env: dict, log: Path):
+async def serve(processes: Processes, name: str, app: Path, env: dict, log: Path) -> subprocess.Popen:
     """The Procfile's command (bound to 127.0.0.1 instead of 0.0.0.0), once it answers /healthz."""
     command = [str(GUNICORN), "chatsite.wsgi", "--config", "gunicorn.conf.py"]
     server = processes.start(name, command, cwd=app, env=env, log=log)
