@@ -53,7 +53,8 @@ class Parser:
 
     def feed(self, chunk: bytes) -> list[Event]:
         # This runs once per streamed word: local names, slices instead of method calls, and
-        # tuple.__new__ instead of the NamedTuple's own __new__ keep it as cheap as a bare loop.
+        # tuple.__new__ instead of the NamedTuple's own __new__ keep it about as cheap as the
+        # loop the upstream client had of its own.
         lines = (self._buffer + chunk).split(b"\n") if self._buffer else chunk.split(b"\n")
         self._buffer = lines.pop()
         events = []
