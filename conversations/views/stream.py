@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from common import counters
 from common.errors import error_response
+from common.sse import format_comment, format_event, format_retry
 from conversations import generation
 from conversations.models import Message
 from conversations.selectors import with_siblings
@@ -33,20 +34,20 @@ def message_stream(request: HttpRequest, pk: int, message_pk: int) -> StreamingH
     offset = _offset(request.headers.get("Last-Event-ID") or request.GET.get("offset"))
 
     def events():
-        yield "retry: 1000\n\n"
+        yield format_retry(1000)
         for event in generation.follow(message.pk, offset):
             if event is None:
-                yield ": keep-alive\n\n"
+                yield format_comment("keep-alive")
             elif isinstance(event, generation.Waiting):
-                yield f"event: waiting\ndata: {json.dumps(event.text)}\n\n"
+                yield format_event(json.dumps(event.text), event="waiting")
             else:
                 text, end = event
-                yield f"id: {end}\nevent: text\ndata: {json.dumps(text)}\n\n"
+                yield format_event(json.dumps(text), event="text", id=end)
         message.refresh_from_db()
         html = render_to_string(
             f"{MESSAGE}#message", {"conversation": conversation, "message": with_siblings(message)}, request=request
         )
-        yield f"event: done\ndata: {json.dumps({'html': html})}\n\n"
+        yield format_event(json.dumps({"html": html}), event="done")
 
     # The slots are given back when the stream ends or the server closes it (the client left).
     response = StreamingHttpResponse(counters.Holding(events(), slots), content_type="text/event-stream")
