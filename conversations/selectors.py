@@ -1,13 +1,15 @@
 """Reads of the conversations domain."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from conversations.models import Conversation, Message, title_from
+from conversations.models import Conversation, Message, ShareLink, title_from
+from conversations.search import Hit, search_messages
+from providers import catalogue
 
 SIDEBAR_PAGE = 50
 PINNED_LIMIT = 100
@@ -62,6 +64,23 @@ def sidebar_page(owner, *, cursor: str = "", after_group: str = "", archived: bo
     page.groups = _grouped(items, after_group)
     page.last_group = page.groups[-1].label or after_group if page.groups else after_group
     return page
+
+
+@dataclass
+class SidebarList:
+    """What the sidebar lists: search results while `query` is set, else a page of conversations."""
+
+    query: str = ""
+    archived: bool = False
+    page: SidebarPage | None = None
+    hits: list[Hit] = field(default_factory=list)
+
+
+def sidebar_list(owner, *, query: str = "", archived: bool = False, cursor: str = "") -> SidebarList:
+    """The sidebar's list for `?q=`, `?archived=1` and `?after=`."""
+    if query:
+        return SidebarList(query=query, archived=archived, hits=search_messages(owner, query))
+    return SidebarList(archived=archived, page=sidebar_page(owner, cursor=cursor, archived=archived))
 
 
 def _cursor(conversation: Conversation) -> str:
@@ -259,3 +278,66 @@ def _set_siblings(message: Message, sibling_ids: list[int]) -> None:
     message.sibling_index = index + 1
     message.previous_sibling_id = sibling_ids[index - 1] if index > 0 else None
     message.next_sibling_id = sibling_ids[index + 1] if index + 1 < len(sibling_ids) else None
+
+
+@dataclass
+class ChatPage:
+    """What the chat page reads: the sidebar, and the open conversation's messages and share link."""
+
+    sidebar: SidebarList
+    default_model: str  # named in an empty conversation and used by a new one
+    conversation: Conversation | None = None
+    messages: list[Message] = field(default_factory=list)
+    turn: Sequence[Message] = ()  # a turn just sent, shown after `messages`
+    window: MessageWindow | None = None
+    share_link: ShareLink | None = None
+    undo: Conversation | None = None  # just deleted, offered back
+
+    @property
+    def parent_id(self) -> int | None:
+        """The message the composer's next one answers: the end of the branch shown.
+
+        A window may not include that end, so it is the window's leaf when one was read."""
+        if self.window is not None and self.window.leaf_id is not None:
+            return self.window.leaf_id
+        last = self.messages[-1:] or self.turn[-1:]
+        return last[0].pk if last else None
+
+    def public_title(self) -> str:
+        """The share panel's title, read only where the panel is rendered."""
+        return public_title(self.conversation, self.window, shown=[*self.messages, *self.turn])
+
+
+def chat_page(
+    owner,
+    conversation: Conversation | None = None,
+    *,
+    sidebar: SidebarList,
+    messages: list[Message] | None = None,
+    turn: Sequence[Message] = (),
+    around: int | None = None,
+    undo: int | None = None,
+) -> ChatPage:
+    """The chat page of `owner`, with `conversation` open (none: a new chat) beside `sidebar`.
+
+    The messages shown are a window of the current branch (through `around` when given),
+    unless the caller holds them: `messages` (a new conversation's first turn), or `turn`
+    (a turn just sent, added after the messages the browser already shows).
+    """
+    page = ChatPage(
+        sidebar=sidebar,
+        default_model=catalogue.default_model_id(),
+        conversation=conversation,
+        turn=turn,
+    )
+    if undo is not None:
+        trash = Conversation.objects.filter(owner=owner, deleted_at__isnull=False, import_batch__isnull=True)
+        page.undo = trash.filter(pk=undo).first()
+    if conversation is None:
+        return page
+    if messages is None and not turn:
+        page.window = message_window(conversation, around=around)
+        messages = page.window.messages
+    page.messages = messages or []
+    page.share_link = conversation.share_links.filter(revoked_at__isnull=True).first()
+    return page

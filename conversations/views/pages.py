@@ -1,0 +1,62 @@
+"""The chat page, and the parts of it that load on their own: the sidebar's list and older messages."""
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from conversations.selectors import chat_page, message_window, sidebar_page
+from conversations.views._shared import (
+    MESSAGE,
+    PAGE,
+    SIDEBAR,
+    int_or_none,
+    owned_conversation,
+    render_chat,
+    requested_sidebar,
+    sidebar_context,
+)
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    undo = int_or_none(request.GET.get("undo"))
+    return render_chat(request, PAGE, chat_page(request.user, sidebar=requested_sidebar(request), undo=undo))
+
+
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = owned_conversation(request, pk)
+    around = int_or_none(request.GET.get("m"))
+    page = chat_page(request.user, conversation, sidebar=requested_sidebar(request), around=around)
+    return render_chat(request, PAGE, page)
+
+
+@require_GET
+def sidebar(request: HttpRequest) -> HttpResponse:
+    """The sidebar's list for htmx: search results (`?q=`), or the page after `?cursor=` ("load more")."""
+    if not request.htmx:
+        params = {key: request.GET[key] for key in ("q", "archived") if request.GET.get(key)}
+        if request.GET.get("cursor"):
+            params["after"] = request.GET["cursor"]
+        return redirect(reverse("conversations:index") + (f"?{urlencode(params)}" if params else ""))
+    cursor = request.GET.get("cursor", "")
+    if cursor and not request.GET.get("q"):
+        archived = request.GET.get("archived") == "1"
+        page = sidebar_page(request.user, cursor=cursor, after_group=request.GET.get("group", ""), archived=archived)
+        return render(request, f"{SIDEBAR}#sidebar-page", {"sidebar": page, "archived": archived})
+    return render(request, f"{SIDEBAR}#sidebar", sidebar_context(requested_sidebar(request)))
+
+
+@require_GET
+def messages_older(request: HttpRequest, pk: int) -> HttpResponse:
+    """The messages before `?before=` on the branch ending at `?leaf=`: scrolling up a long conversation."""
+    conversation = owned_conversation(request, pk)
+    before = int_or_none(request.GET.get("before"))
+    if not request.htmx:
+        return redirect(f"{conversation.get_absolute_url()}?m={before}#message-{before}")
+    window = message_window(conversation, upto=int_or_none(request.GET.get("leaf")), before=before)
+    context = {"conversation": conversation, "messages_list": window.messages, "window": window}
+    return render(request, f"{MESSAGE}#older-messages", context)
