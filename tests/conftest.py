@@ -75,6 +75,11 @@ class CheckedClient(Client):
         return super().get(path, data, headers=headers, **extra)
 
 
+def is_generating(message_id: int) -> bool:
+    """Whether the reply is being generated in this process (the pool's running replies)."""
+    return message_id in live.running
+
+
 def settle(timeout: float = 10.0) -> None:
     """Wait until every reply started by the test is generated and saved."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ shown as interrupted with Retry.
 """
 
 from conversations.generation.live import Waiting, follow, waiting_notice
-from conversations.generation.pool import UNEXPECTED_ERROR, cancel, is_running, start
+from conversations.generation.pool import UNEXPECTED_ERROR, cancel, start
 from conversations.generation.slots import TooManyStreams, stream_slots
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "Waiting",
     "cancel",
     "follow",
-    "is_running",
     "start",
     "stream_slots",
     "waiting_notice",

@@ -79,10 +79,6 @@ def cancel(message_id: int) -> bool:
     return True
 
 
-def is_running(message_id: int) -> bool:
-    return message_id in running
-
-
 def _run(message_id: int, live: Live) -> None:
     close_old_connections()
     try:
