@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
 
+from common import sse
 from conversations.models import Message
 from tests.conftest import API_KEY, PASSWORD
 
@@ -152,19 +153,13 @@ class Browser:
         response = self.request(server, "GET", path, Accept="text/event-stream")
         assert response.status == 200
         started.set()
-        fields: dict = {}
-        for raw in response:
-            line = raw.decode().rstrip("\n")
-            if line:
-                name, _, value = line.partition(": ")
-                fields[name] = value
-                continue
-            if fields.get("event") == "text":
-                received.append(("text", json.loads(fields["data"]), time.monotonic()))
-            elif fields.get("event") == "done":
-                received.append(("done", json.loads(fields["data"])["html"], time.monotonic()))
+        # Line by line, as each event arrives: the test times when every piece came.
+        for event in sse.parse(response):
+            if event.event == "text":
+                received.append(("text", json.loads(event.data), time.monotonic()))
+            elif event.event == "done":
+                received.append(("done", json.loads(event.data)["html"], time.monotonic()))
                 return
-            fields = {}
 
 
 @pytest.fixture
