@@ -2,7 +2,6 @@
 
 import contextlib
 import hashlib
-import time
 
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
@@ -10,7 +9,7 @@ from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-from common import counters
+from common import clock, counters
 from common.security import client_ip
 
 
@@ -19,7 +18,8 @@ class LoginThrottle:
 
     After LOGIN_FAILURES_PER_ACCOUNT failures for one username, or LOGIN_FAILURES_PER_IP from one
     address, within LOGIN_LOCKOUT_SECONDS, further attempts are refused, even with the right
-    password, until that time has passed since the last failure.
+    password, until that time has passed since the last failure. That time is read from
+    common.clock: the cache's own timeouts only clean up.
 
     An attempt is counted (atomically) *before* its password is checked: counted after, a burst
     of parallel guesses would all pass the check before the first failure was counted. The
@@ -40,7 +40,7 @@ class LoginThrottle:
 
     def seconds_locked(self) -> int:
         """How long sign-in stays refused; 0 when it is allowed."""
-        now = time.time()
+        now = clock.time()
         until = max((cache.get(f"{key}:until") or 0) for key, _ in self._keys.values())
         return max(0, int(until - now + 0.999))
 
@@ -50,25 +50,28 @@ class LoginThrottle:
         limit whose earlier attempts are still being checked)."""
         if seconds := self.seconds_locked():
             return seconds
-        window = settings.LOGIN_LOCKOUT_SECONDS
+        window, now = settings.LOGIN_LOCKOUT_SECONDS, clock.time()
         over = False
         for kind, (key, limit) in self._keys.items():
+            if (cache.get(f"{key}:last") or now) <= now - window:  # the window since the last failure ended
+                cache.delete_many([key, f"{key}:last", f"{key}:until"])
             self._attempts[kind] = counters.count(key, timeout=window)
             over = over or self._attempts[kind] > limit
         return window if over else 0
 
     def failed(self) -> None:
-        window = settings.LOGIN_LOCKOUT_SECONDS
+        window, now = settings.LOGIN_LOCKOUT_SECONDS, clock.time()
         for kind, (key, limit) in self._keys.items():
             cache.touch(key, window)  # the window runs from the last failure
+            cache.set(f"{key}:last", now, timeout=window)
             if self._attempts[kind] >= limit:
-                cache.set(f"{key}:until", time.time() + window, timeout=window)
+                cache.set(f"{key}:until", now + window, timeout=window)
 
     def succeeded(self) -> None:
         """A correct password clears the account's count (not the address's: one person's success
         must not let an attacker on the same address guess on), and is no failure of the address."""
         key, _ = self._keys["account"]
-        cache.delete_many([key, f"{key}:until"])
+        cache.delete_many([key, f"{key}:last", f"{key}:until"])
         self._take_back("ip")
 
     def not_checked(self) -> None:

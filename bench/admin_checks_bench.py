@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What the admin's rules cost each message: the checks before a send and the key lookup before a reply.
 
-Every message now passes `services._check_can_ask` (is the model turned off? the person's tokens
+Every message now passes `services.turns._check_can_ask` (is the model turned off? the person's tokens
 today and this month against their quota, from `Usage`; the rate limit in the cache) before it
 is stored, and every reply calls `keys.resolve_key` (own key, group key, site default; one
 Fernet decryption) before the upstream call. This measures both, in-process, on a fresh SQLite
@@ -73,7 +73,7 @@ def main() -> None:
         from django.contrib.auth.models import Group, User
         from django.utils import timezone
 
-        from conversations import services
+        from conversations.services import turns
         from providers import keys
         from providers.models import ProviderKey
         from usage.models import Usage
@@ -106,7 +106,7 @@ def main() -> None:
                 ],
                 batch_size=5000,
             )
-            check = _timed(lambda user=user: services._check_can_ask(user, "mistralai/mistral-tiny"), args.reps)
+            check = _timed(lambda user=user: turns._check_can_ask(user, "mistralai/mistral-tiny"), args.reps)
             resolve = _timed(lambda user=user: keys.resolve_key(user), args.reps)
             if keys.resolve_key(user).provider_key != key:
                 raise SystemExit("resolve_key did not find the group's key: the figures would be wrong")

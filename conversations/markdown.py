@@ -21,7 +21,8 @@ from pygments.util import ClassNotFound
 
 DARK_CODE_STYLE = "lightbulb"  # Pygments style of code in the dark theme
 
-# Bumped when the output changes, so stored renderings are made again (see Message.html).
+# Bumped when the output changes; then `manage.py rerender_messages` stores the new renderings (until
+# it has, a page renders an out-of-date message for itself: see Message.html).
 VERSION = 1
 
 _TAGS = {

@@ -23,6 +23,11 @@ def title_from(text: str) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
+def rendered_html(content: str) -> dict:
+    """A message's stored HTML fields for `content`: written whenever the content is."""
+    return {"content_html": markdown.render(content), "html_version": markdown.VERSION}
+
+
 def _bounded(name: str) -> list:
     low, high = PARAMETER_BOUNDS[name]
     return [MinValueValidator(low), MaxValueValidator(high)]
@@ -140,7 +145,8 @@ class Message(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
-    # The content rendered from Markdown and sanitised, kept so a page does not render it again.
+    # The content rendered from Markdown and sanitised, written with it (rendered_html), so a page
+    # does not render it again; html_version 0 while a streaming reply's HTML waits for its final save.
     content_html = models.TextField(blank=True, editable=False)
     html_version = models.PositiveSmallIntegerField(default=0, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
@@ -176,16 +182,26 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
 
+    def save(self, *args, **kwargs):
+        # The HTML is written with the content, so a page only reads it (see `html`).
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "content" in update_fields:
+            for name, value in rendered_html(self.content).items():
+                setattr(self, name, value)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "content_html", "html_version"}
+        super().save(*args, **kwargs)
+
     @property
     def html(self) -> SafeString:
-        """The content as safe HTML (see conversations.markdown), rendered once and stored."""
-        if self.html_version != markdown.VERSION:
-            self.content_html, self.html_version = markdown.render(self.content), markdown.VERSION
-            # Stored only if the text is still the one rendered (a streaming reply moves on).
-            Message.objects.filter(pk=self.pk, content=self.content).update(
-                content_html=self.content_html, html_version=self.html_version
-            )
-        return mark_safe(self.content_html)  # noqa: S308 - sanitised by nh3 with an allow-list
+        """The content as safe HTML (see conversations.markdown), as stored with it.
+
+        Stored HTML from an older renderer, until `manage.py rerender_messages` has rewritten it,
+        is rendered again for the page and not stored: a page never writes.
+        """
+        if self.html_version == markdown.VERSION:
+            return mark_safe(self.content_html)  # noqa: S308 - sanitised by nh3 with an allow-list
+        return mark_safe(markdown.render(self.content))  # noqa: S308 - as above
 
     @property
     def in_progress(self) -> bool:

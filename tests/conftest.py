@@ -4,6 +4,7 @@ response for the upstream key, and the fake OpenAI-compatible upstream over real
 import json
 import logging
 import os
+import time
 
 import pytest
 from django.conf import settings as django_settings
@@ -12,8 +13,9 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test import Client
 
+from common import clock as clock_module
 from common import secrets, sse
-from conversations import generation
+from conversations.generation import live
 from providers.upstream import reset_breakers
 from tests.fake_upstream import FakeUpstream
 
@@ -73,9 +75,43 @@ class CheckedClient(Client):
         return super().get(path, data, headers=headers, **extra)
 
 
+def is_generating(message_id: int) -> bool:
+    """Whether the reply is being generated in this process (the pool's running replies)."""
+    return message_id in live.running
+
+
 def settle(timeout: float = 10.0) -> None:
     """Wait until every reply started by the test is generated and saved."""
-    assert generation.wait_until_idle(timeout), f"a reply was still being generated after {timeout} s"
+    deadline = time.monotonic() + timeout
+    while live.running:  # a reply leaves it once saved and titled
+        assert time.monotonic() < deadline, f"a reply was still being generated after {timeout} s"
+        time.sleep(0.01)
+
+
+class FakeClock:
+    """common.clock for a test: the real time when the test began, then moved only by `advance`."""
+
+    def __init__(self):
+        self._time, self._monotonic = time.time(), time.monotonic()
+
+    def advance(self, seconds: float) -> None:
+        self._time += seconds
+        self._monotonic += seconds
+
+    def time(self) -> float:
+        return self._time
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    """Time that passes only when the test says so, instead of sleeping."""
+    fake = FakeClock()
+    monkeypatch.setattr(clock_module, "time", fake.time)
+    monkeypatch.setattr(clock_module, "monotonic", fake.monotonic)
+    return fake
 
 
 def sse_events(response) -> list[tuple[str, str, object]]:

@@ -19,7 +19,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db.models import Value
 from django.db.models.functions import Concat
 
-from conversations import generation
+from conversations.generation import slots
 from conversations.models import Conversation, Message
 from tests.conftest import PASSWORD, clear_cache, sse_events
 from tests.test_scaleout import GUNICORN, Browser, Server, _database_url
@@ -194,7 +194,7 @@ def test_a_stream_that_ends_gives_its_slots_back(client_alice, alice, caps, shar
 
 @pytest.mark.django_db(transaction=True)
 def test_the_slots_of_a_process_that_died_expire(client_alice, alice, caps, shared_cache, monkeypatch):
-    monkeypatch.setattr(generation, "STREAM_SLOT_SECONDS", 1)
+    monkeypatch.setattr(slots, "STREAM_SLOT_SECONDS", 1)
     reply = _reply_being_written(alice)
     abandoned = [_open_stream(client_alice, reply) for _ in range(2)]  # never closed: the process "died"
     assert _open_stream(client_alice, reply).status_code == 429

@@ -82,6 +82,7 @@ def test_an_export_imported_again_gives_the_same_conversation(branched, client_a
     again = _json(client_bob.get(f"/c/{copy.pk}/export.json"))
     assert again["conversations"] == exported["conversations"]
     assert copy.messages.get(content="**4**").html == "<p><strong>4</strong></p>\n"
+    assert copy.messages.get(content="**4**").content_html == "<p><strong>4</strong></p>\n", "stored by the import"
 
 
 def test_export_all_streams_every_live_conversation_of_the_person(branched, alice, bob, client_alice):

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations import services
-from conversations.models import Conversation, Message, ShareLink
+from conversations.models import Conversation, Message, ShareLink, title_from
 from conversations.selectors import SIDEBAR_PAGE, sidebar_page
 
 pytestmark = pytest.mark.django_db
@@ -244,7 +244,7 @@ def test_purge_trash_deletes_only_what_was_deleted_long_enough_ago(alice):
 
 
 def test_a_new_conversation_is_titled_from_its_first_message_at_a_word_boundary():
-    title = services._title_from("Please   explain\nthe difference between " + "processes and threads " * 6)
+    title = title_from("Please   explain\nthe difference between " + "processes and threads " * 6)
 
     assert title.endswith("…") and len(title) <= 80
     assert title.startswith("Please explain the difference between processes and threads")

@@ -1,14 +1,21 @@
 """Replies as Markdown: rich where it should be, inert where it must be."""
 
 import re
+import time
+import uuid
 from html.parser import HTMLParser
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations import markdown
 from conversations.models import Conversation, Message
+from tests.conftest import settle
 from tests.xss_corpus import EVIL, PAYLOADS
 
 # The only elements and attributes a rendered reply may contain: nothing that runs script,
@@ -96,19 +103,55 @@ def test_the_highlighting_stylesheet_matches_the_renderer():
 
 
 @pytest.mark.django_db
-def test_a_message_is_rendered_once_and_again_when_the_renderer_changes(alice, monkeypatch):
+def test_a_message_is_stored_with_its_html_and_a_new_renderer_is_applied_by_the_command(alice, monkeypatch):
     conversation = Conversation.objects.create(owner=alice, model="m")
     message = Message.objects.create(conversation=conversation, role="assistant", content="**bold**")
 
-    assert str(message.html) == "<p><strong>bold</strong></p>\n"
     stored = Message.objects.get(pk=message.pk)
     assert (stored.content_html, stored.html_version) == ("<p><strong>bold</strong></p>\n", markdown.VERSION)
-
     calls = []
     monkeypatch.setattr(markdown, "render", lambda text: calls.append(text) or "<p>new</p>")
     assert str(stored.html) == "<p><strong>bold</strong></p>\n" and calls == []
+
     monkeypatch.setattr(markdown, "VERSION", markdown.VERSION + 1)
     assert str(Message.objects.get(pk=message.pk).html) == "<p>new</p>" and calls == ["**bold**"]
+    assert Message.objects.get(pk=message.pk).content_html == "<p><strong>bold</strong></p>\n", "a read wrote"
+
+    call_command("rerender_messages", stdout=StringIO())
+    stored = Message.objects.get(pk=message.pk)
+    assert (stored.content_html, stored.html_version) == ("<p>new</p>", markdown.VERSION)
+
+
+@pytest.mark.django_db
+def test_a_page_with_out_of_date_html_renders_it_without_writing(client_alice, alice, monkeypatch):
+    conversation = Conversation.objects.create(owner=alice, model="m")
+    question = Message.objects.create(conversation=conversation, role="user", content="Hi")
+    Message.objects.create(conversation=conversation, role="assistant", content="**bold**", parent=question)
+    monkeypatch.setattr(markdown, "VERSION", markdown.VERSION + 1)
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client_alice.get(f"/c/{conversation.pk}/").content.decode()
+
+    assert "<p><strong>bold</strong></p>" in html
+    writes = [query["sql"] for query in queries if not query["sql"].lstrip().upper().startswith("SELECT")]
+    assert not [sql for sql in writes if "conversations_message" in sql], writes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reply_is_saved_with_its_html_and_marked_out_of_date_while_it_streams(client_alice, alice, upstream):
+    upstream.stream(["**Stored** ", "once"], delay=0.5)
+    client_alice.post("/c/", {"content": "Hello", "client_id": str(uuid.uuid4())}, htmx=True)
+    deadline = time.monotonic() + 5
+    while not Message.objects.filter(role="assistant", status="streaming").exists():
+        assert time.monotonic() < deadline, "the saver stored no text"
+        time.sleep(0.01)
+
+    streaming = Message.objects.get(role="assistant")
+    assert (streaming.content, streaming.html_version) == ("**Stored** ", 0)
+    settle()
+    reply = Message.objects.get(role="assistant")
+    assert (reply.status, reply.content) == ("complete", "**Stored** once")
+    assert (reply.content_html, reply.html_version) == ("<p><strong>Stored</strong> once</p>\n", markdown.VERSION)
 
 
 @pytest.mark.django_db

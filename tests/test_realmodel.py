@@ -14,10 +14,9 @@ import uuid
 
 import pytest
 
-from conversations import generation
 from conversations.models import Conversation, Message
 from scripts.run_local import MODEL_ALIAS, LocalModelUnavailable, ModelServer, model_file
-from tests.conftest import settle, sse_events
+from tests.conftest import is_generating, settle, sse_events
 
 pytestmark = [pytest.mark.realmodel, pytest.mark.django_db(transaction=True)]
 
@@ -135,7 +134,7 @@ def test_stop_keeps_the_partial_reply_and_the_server_answers_the_next_message(cl
     reply = _send(client_alice, chat, "Write a very long story about a lighthouse keeper, in many chapters.")
     deadline = time.monotonic() + REPLY_SECONDS
     while not Message.objects.get(pk=reply.pk).content:
-        assert time.monotonic() < deadline and generation.is_running(reply.pk), "no text arrived"
+        assert time.monotonic() < deadline and is_generating(reply.pk), "no text arrived"
         time.sleep(0.02)
 
     response = client_alice.post(f"/c/{chat.pk}/messages/{reply.pk}/stop/", htmx=True)

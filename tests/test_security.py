@@ -2,7 +2,6 @@
 
 import json
 import re
-import time
 
 import pytest
 from django.conf import settings as django_settings
@@ -106,12 +105,12 @@ def test_behind_a_trusted_proxy_the_address_is_the_one_the_proxy_saw(rf, setting
     assert client_ip(request) == "127.0.0.1"
 
 
-def test_the_lock_ends_after_the_lockout_time(anon_client, alice, limits):
+def test_the_lock_ends_after_the_lockout_time(anon_client, alice, limits, clock):
     limits.LOGIN_LOCKOUT_SECONDS = 1
     _fail(anon_client, "alice", 3)
     assert _sign_in(anon_client, "alice", PASSWORD).status_code == 429
 
-    time.sleep(1.2)
+    clock.advance(1.2)
 
     assert _sign_in(anon_client, "alice", PASSWORD).status_code == 302
 

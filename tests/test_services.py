@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from conversations import generation, services
+from conversations.generation import turn
 from conversations.models import Conversation, Message
 from tests.conftest import settle
 
@@ -92,14 +93,14 @@ def test_two_retry_clicks_make_one_upstream_call(alice, upstream):
 @pytest.mark.django_db(transaction=True)
 def test_the_message_is_committed_before_the_upstream_is_called(alice, upstream, monkeypatch):
     seen = {}
-    original = generation.open_stream
+    original = turn.open_stream
 
     def spy(**kwargs):
         # The generating thread's own connection sees the stored message.
         seen["stored"] = Message.objects.filter(content="Keep me", status="complete").exists()
         return original(**kwargs)
 
-    monkeypatch.setattr(generation, "open_stream", spy)
+    monkeypatch.setattr(turn, "open_stream", spy)
     services.conversation_start(owner=alice, content="Keep me", model="m")
     settle()
 
@@ -147,7 +148,7 @@ def test_a_bug_of_ours_still_leaves_a_labelled_reply_to_retry(alice, upstream, m
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(generation, "build_messages", broken)
+    monkeypatch.setattr(turn, "build_messages", broken)
 
     user_message, reply, _ = services.conversation_start(owner=alice, content="Still saved?", model="m")
     settle()

@@ -10,9 +10,8 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from conversations import generation
 from conversations.models import Conversation, Message
-from tests.conftest import settle, sse_events
+from tests.conftest import is_generating, settle, sse_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,7 +92,7 @@ def test_a_running_reply_is_replayed_then_followed_piece_by_piece(client_alice, 
     upstream.stream(FULL, delay=0.03)
     _send(client_alice, chat)
     reply = _reply(chat)
-    _wait_for(lambda: generation.is_running(reply.pk))
+    _wait_for(lambda: is_generating(reply.pk))
 
     events = sse_events(_stream(client_alice, reply))
 
@@ -240,7 +239,7 @@ def test_a_browser_that_goes_away_does_not_stop_the_reply(client_alice, chat, up
     upstream.stream(FULL, delay=0.02)
     _send(client_alice, chat)
     reply = _reply(chat)
-    _wait_for(lambda: generation.is_running(reply.pk))
+    _wait_for(lambda: is_generating(reply.pk))
 
     response = _stream(client_alice, reply)
     next(iter(response.streaming_content))

@@ -1,4 +1,4 @@
-"""Usage: one row per upstream call (written by `generation`), and the reads behind the admin's Usage page.
+"""The reads behind the admin's Usage page (the rows are written by usage.services.record).
 
 The page's chart is drawn here as plain numbers (bar and label positions in an SVG of fixed size), so
 the template only places rectangles, lines and labels: no JavaScript, nothing from another site.
@@ -14,47 +14,11 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from providers.models import ProviderKey
 from usage.models import Usage
 from usage.quotas import period_starts, quota_for, tokens_used
 
 DAYS = 30
 ENVIRONMENT_KEY = "env"  # the `key` filter's value for AIMLAPI_API_KEY
-
-
-def record(
-    *,
-    user_id: int | None,
-    key: ProviderKey | None,
-    model: str,
-    status: str,
-    message_id: int | None = None,
-    error_code: str = "",
-    prompt_tokens: int | None = None,
-    completion_tokens: int | None = None,
-    total_tokens: int | None = None,
-    latency_ms: int | None = None,
-    first_token_ms: int | None = None,
-    tokens_estimated: bool = False,
-) -> Usage:
-    """Store one upstream call. Missing token counts count as 0: where the upstream answered
-    without them, `generation` passes an estimate and `tokens_estimated`."""
-    prompt_tokens, completion_tokens = prompt_tokens or 0, completion_tokens or 0
-    return Usage.objects.create(
-        user_id=user_id,
-        key=key,
-        key_label=key.label if key else "",
-        model=model,
-        message_id=message_id,
-        status=status,
-        error_code=error_code,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        total_tokens=total_tokens if total_tokens is not None else prompt_tokens + completion_tokens,
-        latency_ms=latency_ms,
-        first_token_ms=first_token_ms,
-        tokens_estimated=tokens_estimated,
-    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+"""Assistant replies are generated in background threads, independent of any browser connection.
+
+`start` runs one reply (pool): it streams from the upstream (turn) and keeps the text so far in
+this process's memory for followers (live). One saver thread writes the text of every live
+reply of the process to the database every CHAT_STREAM_SAVE_INTERVAL_MS, in one transaction
+(saver), so a hundred replies streaming at once cost a few writes a second, and no reply waits
+on the database between two pieces of its text. The final save writes the rendered HTML too.
+`follow` gives the text of a reply from an offset on, then ends when the reply is final: from
+memory when the reply is generated in this process (each piece is relayed as it arrives), from
+the database otherwise (another process generates it; it is read at the save interval). A
+browser that goes away changes nothing: the reply is finished and saved either way. Each call
+writes a usage row (calls); a first reply may then get a model-made title (titles).
+
+Stop (`cancel`) closes the upstream connection of a reply generated in this process; a Stop
+handled by another process sets `stop_requested` in the database, which the generator sees at
+the saver's next round. A process that exits waits for its replies to finish (the pool's threads are
+not daemons); one that is killed leaves them unfinished, and after the stale limit they are
+shown as interrupted with Retry.
+"""
+
+from conversations.generation.live import Waiting, follow, waiting_notice
+from conversations.generation.pool import UNEXPECTED_ERROR, cancel, start
+from conversations.generation.slots import TooManyStreams, stream_slots
+
+__all__ = [
+    "UNEXPECTED_ERROR",
+    "TooManyStreams",
+    "Waiting",
+    "cancel",
+    "follow",
+    "start",
+    "stream_slots",
+    "waiting_notice",
+]

@@ -1,0 +1,100 @@
+"""The worker pool: one thread per reply, at most CHAT_MAX_GENERATIONS at once, and the saver
+thread beside them; `start` and `cancel` are the ways in."""
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from conversations.generation.live import Live, release_connection, running, running_lock
+from conversations.generation.saver import save, save_progress
+from conversations.generation.titles import retitle
+from conversations.generation.turn import generate
+from conversations.models import Message
+
+logger = logging.getLogger(__name__)
+
+UNEXPECTED_ERROR = (
+    "chatsite hit an unexpected error while asking the model. Press Retry; if it keeps failing, "
+    "an admin will find the details in the server log."
+)
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with running_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.CHAT_MAX_GENERATIONS, thread_name_prefix="chatsite-generation"
+            )
+            threading.Thread(target=_save_forever, name="chatsite-stream-saver", daemon=True).start()
+        return _pool
+
+
+def _save_forever() -> None:
+    while True:
+        time.sleep(settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000)
+        # The saver must outlive any error: without it no reply would be saved as it streams.
+        try:
+            for message_id in save_progress():
+                cancel(message_id)
+        except Exception:
+            # The next round tries again; the replies themselves go on streaming.
+            logger.exception("saving streaming replies failed")
+        try:
+            release_connection()
+        except Exception:
+            logger.exception("releasing the saver's database connection failed")
+
+
+def start(message_id: int) -> None:
+    """Generate the reply of a stored `pending` assistant message in the background."""
+    live = Live()
+    with running_lock:
+        running[message_id] = live
+    _executor().submit(_run, message_id, live)
+
+
+def cancel(message_id: int) -> bool:
+    """Stop a reply generated in this process now; False if it is not generated here."""
+    live = running.get(message_id)
+    if live is None:
+        return False
+    with live.changed:
+        live.cancelled = True
+        stream = live.stream
+        live.changed.notify_all()
+    live.stop.set()
+    if stream is not None:
+        stream.close()
+    else:
+        # The upstream has not answered yet, so there is no connection to close: the reply
+        # is stopped now, and whatever the upstream answers later is dropped.
+        save(message_id, status=Message.Status.STOPPED)
+    return True
+
+
+def _run(message_id: int, live: Live) -> None:
+    close_old_connections()
+    try:
+        generate(message_id, live)
+    except Exception:
+        # A bug of ours must not leave the reply unfinished: label it and offer Retry.
+        logger.exception("generating message %s failed unexpectedly", message_id)
+        save(message_id, status=Message.Status.ERROR, content=live.text, error=UNEXPECTED_ERROR, error_code="internal")
+    finally:
+        with live.changed:
+            live.finished = True
+            live.changed.notify_all()
+        try:
+            # After the followers have their `done`; before the reply counts as idle.
+            retitle(message_id)
+        finally:
+            with running_lock:
+                running.pop(message_id, None)
+            connections.close_all()  # this thread's connections only

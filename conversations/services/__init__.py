@@ -1,0 +1,49 @@
+"""Writes of the conversations domain, one module per job: turns (send, retry, regenerate, edit,
+stop, switch), organise (settings, titles, pins, archive, trash), sharing, importing. Views and
+commands call them as `services.<name>`."""
+
+from conversations.services.errors import ChatError, DatabaseBusy, LimitReached
+from conversations.services.importing import conversation_import, conversation_import_cleanup
+from conversations.services.organise import (
+    conversation_archive,
+    conversation_delete,
+    conversation_pin,
+    conversation_purge_trash,
+    conversation_rename,
+    conversation_restore,
+    conversation_update_settings,
+)
+from conversations.services.sharing import share_create, share_revoke
+from conversations.services.turns import (
+    conversation_start,
+    conversation_switch,
+    message_edit,
+    message_regenerate,
+    message_retry,
+    message_send,
+    message_stop,
+)
+
+__all__ = [
+    "ChatError",
+    "DatabaseBusy",
+    "LimitReached",
+    "conversation_archive",
+    "conversation_delete",
+    "conversation_import",
+    "conversation_import_cleanup",
+    "conversation_pin",
+    "conversation_purge_trash",
+    "conversation_rename",
+    "conversation_restore",
+    "conversation_start",
+    "conversation_switch",
+    "conversation_update_settings",
+    "message_edit",
+    "message_regenerate",
+    "message_retry",
+    "message_send",
+    "message_stop",
+    "share_create",
+    "share_revoke",
+]

@@ -1,0 +1,39 @@
+"""Writes of usage: one row per upstream call."""
+
+from providers.models import ProviderKey
+from usage.models import Usage
+
+
+def record(
+    *,
+    user_id: int | None,
+    key: ProviderKey | None,
+    model: str,
+    status: str,
+    message_id: int | None = None,
+    error_code: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    total_tokens: int | None = None,
+    latency_ms: int | None = None,
+    first_token_ms: int | None = None,
+    tokens_estimated: bool = False,
+) -> Usage:
+    """Store one upstream call. Missing token counts count as 0: where the upstream answered
+    without them, `generation` passes an estimate and `tokens_estimated`."""
+    prompt_tokens, completion_tokens = prompt_tokens or 0, completion_tokens or 0
+    return Usage.objects.create(
+        user_id=user_id,
+        key=key,
+        key_label=key.label if key else "",
+        model=model,
+        message_id=message_id,
+        status=status,
+        error_code=error_code,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=total_tokens if total_tokens is not None else prompt_tokens + completion_tokens,
+        latency_ms=latency_ms,
+        first_token_ms=first_token_ms,
+        tokens_estimated=tokens_estimated,
+    )
