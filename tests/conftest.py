@@ -4,6 +4,7 @@ response for the upstream key, and the fake OpenAI-compatible upstream over real
 import json
 import logging
 import os
+import time
 
 import pytest
 from django.conf import settings as django_settings
@@ -12,6 +13,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test import Client
 
+from common import clock as common_clock
 from common import secrets
 from conversations import generation
 from providers.upstream import reset_breakers
@@ -120,6 +122,31 @@ def clear_cache() -> None:
             client.delete(*stale)
     else:
         backend.clear()
+
+
+class FakeClock:
+    """The real clock plus the seconds a test moved it forward by."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """`common.clock`, moved forward by `clock.advance(seconds)` instead of waiting that long."""
+    fake = FakeClock()
+    monkeypatch.setattr(common_clock, "time", fake.time)
+    monkeypatch.setattr(common_clock, "monotonic", fake.monotonic)
+    return fake
 
 
 @pytest.fixture(autouse=True)
