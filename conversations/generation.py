@@ -33,9 +33,10 @@ from common import counters
 from conversations import tokens
 from conversations.models import Conversation, Message, title_from
 from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
-from providers import catalogue, keys
+from providers import catalogue, keys, wording
 from providers.upstream import (
     CompletionStream,
+    UpstreamConfig,
     UpstreamError,
     chat_completion,
     open_stream,
@@ -53,14 +54,6 @@ UNEXPECTED_ERROR = (
     "chatsite hit an unexpected error while asking the model. Press Retry; if it keeps failing, "
     "an admin will find the details in the server log."
 )
-KEY_UNREADABLE = (
-    "chatsite cannot read its stored API key, so this message was not sent. An admin needs to check "
-    "FIELD_ENCRYPTION_KEY (the server log says more); then press Retry."
-)
-MODEL_NOT_OFFERED = (
-    "This chat's model is not offered on this site, so this message was not sent. "
-    "Choose a model in this chat's settings, then press Retry."
-)
 
 
 @dataclass
@@ -73,12 +66,12 @@ class _Live:
     cancelled: bool = False
     stream: CompletionStream | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
-    # Set by Stop: ends a wait between two attempts at once (see _send_with_retries).
+    # Set by Stop: ends a wait between two attempts at once (see upstream.retries).
     stop: threading.Event = field(default_factory=threading.Event)
     # What the reply waits for before another attempt ("" while it is written), for followers.
     notice: str = ""
     notice_version: int = 0
-    upstream: str = "the upstream"  # as the notice names it (UpstreamConfig.name)
+    upstream: str = "the upstream"  # as the notice names it (wording.name)
 
     def append(self, piece: str) -> None:
         with self.changed:
@@ -86,7 +79,7 @@ class _Live:
             self.changed.notify_all()
 
     def waiting(self, seconds: float, error: UpstreamError) -> None:
-        """llm's on_wait: tell the followers how long the reply waits before it tries again."""
+        """The client's on_wait: tell the followers how long the reply waits before it tries again."""
         with self.changed:
             self.notice = waiting_notice(seconds, error, upstream=self.upstream) if seconds > 0 else ""
             self.notice_version += 1
@@ -384,23 +377,23 @@ def _generate(message_id: int, live: _Live) -> None:
         key = keys.resolve_key(conversation.owner)
     except keys.EncryptionError as error:
         logger.error("cannot use a stored API key: %s", error)
-        _save_failure(message_id, UpstreamError(KEY_UNREADABLE, code="key_unreadable", retryable=True))
+        _save_failure(message_id, UpstreamError("key_unreadable"))
         return
     # The last check before the upstream: only a model the admins offer is ever sent.
     model = catalogue.offered_model(conversation.model)
     if not model or catalogue.model_is_turned_off(model):
-        _save_failure(message_id, UpstreamError(MODEL_NOT_OFFERED, code="model_not_offered", retryable=True))
+        _save_failure(message_id, UpstreamError("model_not_offered"))
         return
     params = request_params(conversation, model=model)
     try:
         messages, omitted = fit_window(build_messages(conversation, upto=message.parent), model=model, params=params)
     except DoesNotFit as error:  # nothing is sent: the upstream would refuse it
-        _save_failure(message_id, UpstreamError(str(error), code="too_long", retryable=False))
+        _save_failure(message_id, UpstreamError("too_long", detail=str(error)))
         return
     if omitted != message.context_omitted:
         _save(message_id, context_omitted=omitted)
     request = {"messages": messages, "model": model, "params": params, "config": key.config()}
-    live.upstream = request["config"].name
+    live.upstream = wording.name(request["config"])
     call = _Call(message, key, messages=messages, model=model)
     release_connection()  # the upstream may take a while; the saves take one again
     if not settings.CHAT_STREAMING:
@@ -411,7 +404,7 @@ def _generate(message_id: int, live: _Live) -> None:
     except UpstreamError as error:
         call.failed(error)
         if not live.cancelled:  # a reply stopped while waiting stays stopped
-            _save_failure(message_id, error)
+            _save_failure(message_id, error, request["config"])
         return
     with live.changed:
         live.stream = stream
@@ -430,7 +423,7 @@ def _generate(message_id: int, live: _Live) -> None:
             _save(message_id, status=Message.Status.STOPPED, content=live.text, **_stats(stream))
             call.ended(Usage.Status.STOPPED, text=live.text, **_stats(stream))
         elif failure is not None:
-            _save_failure(message_id, failure, content=live.text, **_stats(stream))
+            _save_failure(message_id, failure, request["config"], content=live.text, **_stats(stream))
             call.failed(failure, text=live.text, **_stats(stream))
         else:
             _save(message_id, status=Message.Status.COMPLETE, content=live.text, **_stats(stream))
@@ -444,7 +437,7 @@ def _generate_whole(message_id: int, live: _Live, request: dict, call: "_Call") 
     except UpstreamError as error:
         call.failed(error)
         if not live.cancelled:
-            _save_failure(message_id, error)
+            _save_failure(message_id, error, request["config"])
         return
     # The whole reply arrives at once: its first text is its last byte.
     times = {"latency_ms": completion.latency_ms, "first_token_ms": completion.latency_ms}
@@ -517,9 +510,10 @@ def _stats(stream: CompletionStream) -> dict:
     }
 
 
-def _save_failure(message_id: int, error: UpstreamError, **fields) -> None:
+def _save_failure(message_id: int, error: UpstreamError, config: UpstreamConfig | None = None, **fields) -> None:
     """A labelled error with Retry; any text that arrived is kept (in `fields`)."""
-    _save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code, **fields)
+    text = wording.explain(error, config)
+    _save(message_id, status=Message.Status.ERROR, error=text, error_code=error.code, **fields)
 
 
 def _save(message_id: int, **fields) -> None:

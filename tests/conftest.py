@@ -16,7 +16,6 @@ from django.test import Client
 from common import clock as common_clock
 from common import secrets
 from conversations import generation
-from providers.upstream import reset_breakers
 from tests.fake_upstream import FakeUpstream
 
 API_KEY = "test-canary-key-must-never-leak-7f3a9c"  # also set in pyproject.toml's pytest env
@@ -97,14 +96,6 @@ def sse_events(response) -> list[tuple[str, str, object]]:
 
 
 @pytest.fixture(autouse=True)
-def _breakers_close_with_the_test():
-    # Failures counted by one test must not open the breaker in the next one. Torn down
-    # after the replies have ended (fixtures end in the reverse order of their start).
-    yield
-    reset_breakers()
-
-
-@pytest.fixture(autouse=True)
 def _generations_end_with_the_test():
     # A reply still being generated would write to the database of the next test.
     yield
@@ -151,7 +142,8 @@ def clock(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    # Counters in the cache (sign-in failures, rate limits) must not carry over between tests.
+    # Counters in the cache (sign-in failures, rate limits, the upstream's breaker) must not carry
+    # over between tests: emptied before each test, after the replies of the last one have ended.
     clear_cache()
     yield
     clear_cache()
