@@ -63,8 +63,6 @@ def explain(error: UpstreamError, config: UpstreamConfig | None = None) -> str:
     named = name(config)
     subject = _capital(named)
     code, detail = error.code, error.detail
-    if code in _STATUS_TEXTS or code == "rate_limited":
-        return _status_text(error, named)
     match code:
         case "key_unreadable":
             return KEY_UNREADABLE
@@ -109,6 +107,11 @@ def explain(error: UpstreamError, config: UpstreamConfig | None = None) -> str:
                 f"{subject} is unavailable; try again in {error.retry_after} s. "
                 "chatsite stopped asking it for a moment after several failures in a row."
             )
+        case "rate_limited":
+            wait = f"in {_seconds(error.retry_after)}" if error.retry_after else "in a little while"
+            return f"{subject} is receiving too many requests from this site. Try again {wait}.{_http(error)}"
+        case _ if code in _STATUS_TEXTS:
+            return _STATUS_TEXTS[code].format(name=named, Name=subject) + _http(error)
     raise ValueError(f"no sentence for the upstream error code {code!r}")
 
 
@@ -121,14 +124,9 @@ def explain_key_test(error: UpstreamError, config: UpstreamConfig) -> str:
     return explain(error, config)
 
 
-def _status_text(error: UpstreamError, named: str) -> str:
-    subject = _capital(named)
-    if error.code == "rate_limited":
-        wait = f"Try again in {_seconds(error.retry_after)}." if error.retry_after else "Try again in a little while."
-        text = f"{subject} is receiving too many requests from this site. {wait}"
-    else:
-        text = _STATUS_TEXTS[error.code].format(name=named, Name=subject)
-    return f"{text} (HTTP {error.status}{': ' + error.detail if error.detail else ''})"
+def _http(error: UpstreamError) -> str:
+    """The status and the upstream's own words, after the sentence of an error status."""
+    return f" (HTTP {error.status}{': ' + error.detail if error.detail else ''})"
 
 
 def _name_and_host(named: str, config: UpstreamConfig) -> str:

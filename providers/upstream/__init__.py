@@ -13,13 +13,11 @@ from .client import chat_completion, list_models, open_stream
 from .completion import Completion
 from .config import UpstreamConfig
 from .errors import UpstreamError
-from .retries import OnWait
 from .stream import CompletionStream
 
 __all__ = [
     "Completion",
     "CompletionStream",
-    "OnWait",
     "UpstreamConfig",
     "UpstreamError",
     "chat_completion",
