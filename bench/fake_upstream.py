@@ -1,4 +1,4 @@
-"""A timestamping OpenAI-compatible upstream for bench/stream_bench.py (stdlib only, asyncio).
+"""A timestamping OpenAI-compatible upstream for bench/stream_bench.py (standard library and common/sse.py, asyncio).
 
 `POST /v1/chat/completions` with `"stream": true` answers with server-sent events whose words
 are `ts<microseconds since the epoch> `: the time (time.time_ns) at which that word's bytes were
@@ -25,17 +25,28 @@ import asyncio
 import json
 import signal
 import socket
+import sys
 import time
 import uuid
+from pathlib import Path
 
+# Run as a script from bench/: the project's packages are one level up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common.sse import format_event
+
+WORD_PLACEHOLDER = "@@word@@"  # what json.dumps writes as it is
 STATS: dict = {"requests": 0, "replies": {}, "emit_late_us": []}
 
 
 def _event_prefix(response_id: str, created: int, model: str) -> tuple[bytes, bytes]:
-    """The bytes of a content chunk around its content: prefix + word + suffix."""
-    head = json.dumps({"id": response_id, "object": "chat.completion.chunk", "created": created, "model": model})
-    prefix = "data: " + head[:-1] + ', "choices": [{"index": 0, "delta": {"content": "'
-    return prefix.encode(), b'"}, "finish_reason": null}]}\n\n'
+    """The bytes of a content chunk around its content: prefix + word + suffix.
+
+    Formatted once per reply around a placeholder, so each word costs one concatenation.
+    """
+    base = {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": model}
+    chunk = {**base, "choices": [{"index": 0, "delta": {"content": WORD_PLACEHOLDER}, "finish_reason": None}]}
+    prefix, suffix = format_event(json.dumps(chunk)).encode().split(WORD_PLACEHOLDER.encode())
+    return prefix, suffix
 
 
 def _final_events(response_id: str, created: int, model: str, words: int) -> list[bytes]:
@@ -46,7 +57,7 @@ def _final_events(response_id: str, created: int, model: str, words: int) -> lis
         "choices": [],
         "usage": {"prompt_tokens": 9, "completion_tokens": words, "total_tokens": 9 + words},
     }
-    return [f"data: {json.dumps(finish)}\n\n".encode(), f"data: {json.dumps(usage)}\n\n".encode(), b"data: [DONE]\n\n"]
+    return [format_event(data).encode() for data in (json.dumps(finish), json.dumps(usage), "[DONE]")]
 
 
 def _last_user_message(body: dict) -> str:

@@ -3,7 +3,7 @@ database is checked for lost, duplicated or unfinished messages.
 
 What it starts (all on 127.0.0.1, all stopped at the end, on Ctrl+C and on errors):
 
-* a copy of the app (stream_bench's `prepare_app`), migrated, with --users accounts, on a fresh
+* a copy of the app (bench/harness's `prepare_app`), migrated, with --users accounts, on a fresh
   database: a SQLite file (`--engine sqlite`), or a PostgreSQL database that is dropped and
   created again (`--engine postgres --database-url ...`, with sessions and the cache in Redis,
   `--redis-url`);
@@ -16,7 +16,7 @@ What it starts (all on 127.0.0.1, all stopped at the end, on Ctrl+C and on error
   share (--faults, default 10 %) of the requests, drawn with --seed: 429 with Retry-After,
   500, a slow first answer (--slow-seconds), or an answer cut in the middle.
 
-Each simulated user (one asyncio task; stream_bench's HTTP client on raw sockets) signs in
+Each simulated user (one asyncio task; the harness's HTTP client on raw sockets) signs in
 through the login form, then sends --messages messages one after the other, as the page does:
 the composer's POST (a new conversation every fifth message, else the next message of the
 current one), then the reply's server-sent-events stream until its `done` event. A share of
@@ -45,144 +45,28 @@ messages, or "database is locked").
 
 import argparse
 import asyncio
-import collections
 import json
 import os
 import random
 import re
 import secrets
-import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-import stream_bench as sb
+from harness import GUNICORN, PYTHON, ROOT
+from harness.app import app_environment, manage, prepare_app, prepare_database, serve, source_description
+from harness.client import fetch_json, wait_until_up
+from harness.durability import CHECK_SCRIPT, Person, Totals, Turn, check, missed_targets
+from harness.processes import Processes, bench_run, free_port
+from harness.report import percentile
+from harness.users import sign_in_all
 
 SERVER_ERROR = re.compile(r'HTTP/1\.1" 5\d\d ')
-NUMBER = re.compile(r"/\d+")
-STREAM_PATH = re.compile(r'data-stream-url="(/c/(\d+)/messages/(\d+)/stream/)"')
 FILLER = "please tell me something about the weather the sea the mountains and the stars tonight"
-NEW_CONVERSATION_EVERY = 5
-
-# Run in the app copy by `manage.py shell`: every message and reply, as JSON on stdout.
-CHECK_SCRIPT = """
-import json
-from conversations.models import Message
-rows = Message.objects.values_list("id", "role", "status", "client_id", "content", "error_code", "error", "parent_id")
-print("ROWS" + json.dumps([[r[0], r[1], r[2], str(r[3]) if r[3] else "", r[4], r[5], bool(r[6]), r[7]] for r in rows]))
-"""
-
-
-@dataclass
-class Turn:
-    user: int
-    index: int
-    client_id: str
-    content: str
-    streaming: bool
-    doubled: bool = False
-    submit_ns: int = 0
-    posted_ns: int = 0
-    done_ns: int = 0
-    status: int = 0
-    message_id: int = 0
-    text: str = ""
-    done: bool = False
-    error: str = ""
-
-
-@dataclass
-class Totals:
-    requests: collections.Counter = field(default_factory=collections.Counter)
-    client_errors: collections.Counter = field(default_factory=collections.Counter)
-
-
-class Person(sb.User):
-    """A stream_bench user who keeps chatting: new conversations and follow-up messages."""
-
-    def __init__(self, index: int, port: int, password: str, streaming: bool) -> None:
-        super().__init__(index, port, password)
-        self.streaming = streaming
-        self.conversation = 0
-
-    async def request(self, totals: Totals, method: str, path: str, headers: dict, body: bytes = b""):
-        conn = await sb.HttpConnection.open(sb.HOST, self.port)
-        try:
-            totals.requests[method + " " + NUMBER.sub("/<id>", path.split("?")[0])] += 1
-            return await conn.request(method, path, headers, body)
-        finally:
-            conn.close()
-
-    async def send(self, turn: Turn, totals: Totals) -> None:
-        if self.conversation and turn.index % NEW_CONVERSATION_EVERY:
-            path, form = f"/c/{self.conversation}/messages/", {"content": turn.content, "client_id": turn.client_id}
-        else:
-            path, form = "/c/", {**self.fields, "content": turn.content, "client_id": turn.client_id}
-        body = urlencode(form).encode()
-        turn.submit_ns = time.time_ns()
-        posts = [self.request(totals, "POST", path, self.composer_headers(), body)]
-        if turn.doubled:  # a double click: the same message twice, at the same moment
-            posts.append(self.request(totals, "POST", path, self.composer_headers(), body))
-        responses = await asyncio.gather(*posts, return_exceptions=True)
-        turn.posted_ns = time.time_ns()
-        for response in responses:
-            if isinstance(response, BaseException):
-                raise response
-            if response.status != 200:
-                turn.status = response.status
-                raise RuntimeError(f"POST {path} answered {response.status}")
-        turn.status = 200
-        # Of a double submit, one response shows the turn; the repeat answers with nothing to swap.
-        matches = [STREAM_PATH.search(response.body().decode("utf-8", "replace")) for response in responses]
-        match = next((m for m in matches if m), None)
-        if not match:
-            raise RuntimeError(f"POST {path} answered without a stream URL")
-        stream_path, conversation, message = match.groups()
-        self.conversation, turn.message_id = int(conversation), int(message)
-        stream = await self.request(totals, "GET", stream_path + "?offset=0", self.event_source_headers())
-        if stream.status != 200:
-            raise RuntimeError(f"the stream answered {stream.status}")
-        turn.done_ns = stream.end_ns
-        turn.text, turn.done = read_events(stream.body())
-        if not turn.done:
-            raise RuntimeError("the stream ended without a done event")
-
-    async def chat(self, turns: list[Turn], totals: Totals, deadline: float) -> None:
-        for turn in turns:
-            if time.monotonic() > deadline:
-                turn.error = "not sent: time limit"
-                continue
-            try:
-                await asyncio.wait_for(self.send(turn, totals), max(1.0, deadline - time.monotonic()))
-            except TimeoutError:
-                turn.error = "timeout"
-            except Exception as exc:
-                turn.error = f"{type(exc).__name__}: {exc}"
-            if turn.error:
-                totals.client_errors[re.sub(r"\d+", "N", turn.error)[:80]] += 1
-
-
-def read_events(body: bytes) -> tuple[str, bool]:
-    """The text of the `text` events and whether a `done` event came."""
-    text, done = "", False
-    for block in body.decode("utf-8", "replace").split("\n\n"):
-        kind, data = "message", []
-        for line in block.split("\n"):
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                kind = value
-            elif name == "data":
-                data.append(value)
-        if kind == "text":
-            text += json.loads("\n".join(data))
-        elif kind == "done":
-            done = True
-    return text, done
 
 
 # --- the database, the servers and the check --------------------------------------------------
@@ -202,61 +86,14 @@ def fresh_postgres(url: str) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def manage(app: Path, env: dict, *command: str) -> str:
-    result = subprocess.run(  # noqa: S603 - our own command
-        [str(sb.PYTHON), "manage.py", *command], cwd=app, env=env, capture_output=True, text=True
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {command[0]} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def check(rows: list, turns: list[Turn]) -> dict:
-    users = [r for r in rows if r[1] == "user"]
-    replies = [r for r in rows if r[1] == "assistant"]
-    by_client = collections.Counter(r[3] for r in users if r[3])
-    content_of = {r[0]: r[4] for r in users}
-    sent = [t for t in turns if t.submit_ns]
-    lost = [t for t in sent if by_client[t.client_id] == 0]
-    duplicated = [t for t in sent if by_client[t.client_id] > 1]
-    statuses = collections.Counter(r[2] for r in replies)
-    labels = collections.Counter(f"{r[2]}:{r[5]}" for r in replies if r[2] != "complete")
-    unfinished = [r for r in replies if r[2] in ("pending", "streaming")]
-    unlabelled = [r for r in replies if r[2] in ("error", "interrupted") and not r[6]]
-    # A complete reply is exactly the echo of its message (the fake upstream's answer).
-    wrong = [r for r in replies if r[2] == "complete" and r[4] != "Echo: " + content_of.get(r[7], "")]
-    stored = {r[0]: r for r in replies}
-    followed_wrong = [
-        t
-        for t in turns
-        if t.streaming
-        and t.done
-        and stored.get(t.message_id, [0, 0, ""])[2] == "complete"
-        and t.text != stored[t.message_id][4]
-    ]
-    return {
-        "messages sent": len(sent),
-        "user messages stored": len(users),
-        "lost": len(lost),
-        "duplicated": len(duplicated),
-        "replies": len(replies),
-        "reply statuses": dict(statuses),
-        "labelled replies (status:code)": dict(labels),
-        "unfinished replies (pending/streaming)": len(unfinished),
-        "error replies without a reason": len(unlabelled),
-        "complete replies with wrong text": len(wrong),
-        "streamed text differing from the stored reply": len(followed_wrong),
-    }
-
-
 def percentile_ms(values_ns: list[int], p: float) -> float:
-    return round(sb.percentile([v / 1e6 for v in values_ns], p), 1)
+    return round(percentile([v / 1e6 for v in values_ns], p), 1)
 
 
-async def harness(args, tmp: Path, processes: sb.Processes) -> dict:
-    app = sb.prepare_app(tmp, "worktree")
-    upstream_port = sb.free_port()
-    ports = {"stream": sb.free_port(), "whole": sb.free_port()}
+async def harness(args, tmp: Path, processes: Processes) -> dict:
+    app = prepare_app(tmp, "worktree")
+    upstream_port = free_port()
+    ports = {"stream": free_port(), "whole": free_port()}
     # The per-person rate limit (20 a minute by default) would refuse part of 20 messages sent
     # back to back; the harness measures durability, so it is off unless --app-env sets it.
     app_env = [
@@ -267,28 +104,25 @@ async def harness(args, tmp: Path, processes: sb.Processes) -> dict:
     if args.engine == "postgres":
         fresh_postgres(args.database_url)
         app_env.append(f"DATABASE_URL={args.database_url}")
-    base_env = sb.app_environment(SimpleNamespace(app_env=app_env), tmp, ports["stream"], upstream_port)
+    base_env = app_environment(SimpleNamespace(app_env=app_env), tmp, ports["stream"], upstream_port)
     password = secrets.token_urlsafe(16)
-    print(f"Preparing the app ({sb.source_description('worktree')}) on {args.engine} in {app} ...", flush=True)
-    sb.prepare_database(app, base_env, args.users, password)
+    print(f"Preparing the app ({source_description('worktree')}) on {args.engine} in {app} ...", flush=True)
+    prepare_database(app, base_env, args.users, password)
 
-    upstream_command = [str(sb.PYTHON), "-m", "tests.fake_upstream", "--port", str(upstream_port)]
+    upstream_command = [str(PYTHON), "-m", "tests.fake_upstream", "--port", str(upstream_port)]
     upstream_command += ["--delay", str(args.word_delay_ms / 1000), "--faults", str(args.faults)]
     upstream_command += ["--seed", str(args.seed), "--retry-after", str(args.retry_after)]
     upstream_command += ["--slow-seconds", str(args.slow_seconds)]
-    upstream = processes.start("upstream", upstream_command, cwd=sb.ROOT, env=os.environ.copy(), log=tmp / "up.log")
-    await sb.wait_until_up(upstream_port, "/__stats", upstream, tmp / "up.log")
+    upstream = processes.start("upstream", upstream_command, cwd=ROOT, env=os.environ.copy(), log=tmp / "up.log")
+    await wait_until_up(upstream_port, "/__stats", upstream, tmp / "up.log")
 
     servers = {}
     for kind, port in ports.items():
         env = {**base_env, "PORT": str(port), "CHAT_STREAMING": "1" if kind == "stream" else "0"}
-        command = [str(sb.GUNICORN), "chatsite.wsgi", "--config", "gunicorn.conf.py"]
-        servers[kind] = processes.start(kind, command, cwd=app, env=env, log=tmp / f"gunicorn-{kind}.log")
-    for kind, port in ports.items():
-        await sb.wait_until_up(port, "/healthz", servers[kind], tmp / f"gunicorn-{kind}.log")
+        servers[kind] = await serve(processes, kind, app, env, tmp / f"gunicorn-{kind}.log")
 
     people = [Person(i, ports["stream" if i % 2 == 0 else "whole"], password, i % 2 == 0) for i in range(args.users)]
-    await sb.sign_in_all(people, args.login_concurrency)
+    await sign_in_all(people, args.login_concurrency)
 
     rng = random.Random(args.seed)  # noqa: S311 - which messages are doubled, not a secret
     plans = {
@@ -318,11 +152,7 @@ async def harness(args, tmp: Path, processes: sb.Processes) -> dict:
     wall = time.monotonic() - started
     load_after = os.getloadavg()
 
-    stats_conn = await sb.HttpConnection.open(sb.HOST, upstream_port)
-    try:
-        upstream_stats = json.loads((await stats_conn.request("GET", "/__stats", {})).body())
-    finally:
-        stats_conn.close()
+    upstream_stats = await fetch_json(upstream_port, "/__stats")
     # Replies still being written when the last client gave up get their chance to finish.
     await asyncio.sleep(1.0)
     output = manage(app, base_env, "shell", "-c", CHECK_SCRIPT)
@@ -369,25 +199,6 @@ async def harness(args, tmp: Path, processes: sb.Processes) -> dict:
     return report
 
 
-def missed_targets(report: dict) -> list[str]:
-    missed = []
-    for name in (
-        "lost",
-        "duplicated",
-        "unfinished replies (pending/streaming)",
-        "error replies without a reason",
-        "complete replies with wrong text",
-        "streamed text differing from the stored reply",
-        "database is locked (server logs)",
-        "HTTP 5xx answers (server logs)",
-    ):
-        if report[name]:
-            missed.append(f"{name}: {report[name]}")
-    if report["messages sent"] != report["users"] * report["messages per user"]:
-        missed.append(f"only {report['messages sent']} of {report['users'] * report['messages per user']} sent")
-    return missed
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
@@ -418,11 +229,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not sb.GUNICORN.exists():
-        print(f"{sb.GUNICORN} is missing: install requirements.txt into .venv first", file=sys.stderr)
+    if not GUNICORN.exists():
+        print(f"{GUNICORN} is missing: install requirements.txt into .venv first", file=sys.stderr)
         return 2
     try:
-        with sb.bench_run("chatsite-harness-", keep=args.keep, kept="gunicorn-*.log, up.log, db.sqlite3") as run:
+        with bench_run("chatsite-harness-", keep=args.keep, kept="gunicorn-*.log, up.log, db.sqlite3") as run:
             report = asyncio.run(harness(args, *run))
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)

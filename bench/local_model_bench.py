@@ -5,7 +5,7 @@ What it starts (all on 127.0.0.1, all stopped at the end, on Ctrl+C and on error
 * the local model server of `make run-local` (scripts/run_local.py's ModelServer): llama-cpp-python's
   OpenAI-compatible server with SmolLM2-135M-Instruct, from requirements-local.txt;
 * a copy of the app, migrated and served by the Procfile's command (gunicorn with gunicorn.conf.py),
-  pointed at that server, exactly as bench/stream_bench.py prepares it (its code is reused here).
+  pointed at that server, prepared by bench/harness exactly as for bench/stream_bench.py.
 
 Then the same prompts, at temperature 0 (greedy: both paths get the same text) and at most
 --max-tokens tokens, go both ways, --reps times each, one request at a time (the server generates
@@ -13,7 +13,7 @@ one reply at a time anyway):
 
 * direct: `POST /v1/chat/completions` with `"stream": true` to the model server, the body chatsite
   sends; the time to first token is the arrival of the first content delta minus the request's send;
-* chatsite: as a browser drives it (stream_bench's client, signed in through the login form):
+* chatsite: as a browser drives it (the harness's client, signed in through the login form):
   `POST /c/` as htmx sends the composer (with the chat settings max tokens and temperature), then
   `GET` the reply's stream URL as EventSource does; the time to first token is the arrival of the
   first `text` event minus the POST's send.
@@ -32,10 +32,8 @@ with the text streamed to the client, or a path got no text.
 
 import argparse
 import asyncio
-import contextlib
 import json
 import secrets
-import sqlite3
 import statistics
 import sys
 import time
@@ -44,12 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-import stream_bench as sb
+from harness import HOST
+from harness.app import app_environment, prepare_app, prepare_database, saved_messages, serve, source_description
+from harness.client import HttpConnection, fetch_json
+from harness.options import add_app_options
+from harness.processes import Processes, bench_run, free_port, wait_for_quiet
+from harness.report import percentile
+from harness.users import STREAM_URL, User
 
-sys.path.insert(0, str(sb.ROOT))
 from scripts.run_local import MODEL_ALIAS, LocalModelUnavailable, ModelServer, model_file
 
-HOST = sb.HOST
 PROMPTS = [
     "What is the capital of France?",
     "Write a short poem about the sea.",
@@ -94,25 +96,6 @@ def request_body(prompt: str, max_tokens: int) -> dict:
     }
 
 
-def events(response: sb.Response) -> list[tuple[int, str, str]]:
-    """Server-sent events as (arrival ns, event, data), from the blocks as they arrived."""
-    found, buffer = [], b""
-    for now, piece in response.body_pieces():
-        buffer += piece.replace(b"\r\n", b"\n")
-        while (end := buffer.find(b"\n\n")) >= 0:
-            block, buffer = buffer[:end], buffer[end + 2 :]
-            kind, data = "message", []
-            for line in block.decode().split("\n"):
-                name, _, value = line.partition(":")
-                if name == "event":
-                    kind = value.strip()
-                elif name == "data":
-                    data.append(value.removeprefix(" "))
-            if data:
-                found.append((now, kind, "\n".join(data)))
-    return found
-
-
 def timings(sample: Sample, sent_ns: int, pieces: list[tuple[int, str]]) -> None:
     pieces = [(now, text) for now, text in pieces if text]
     if not pieces:
@@ -126,7 +109,7 @@ def timings(sample: Sample, sent_ns: int, pieces: list[tuple[int, str]]) -> None
 
 
 async def direct(server: ModelServer, sample: Sample, prompt: str, max_tokens: int) -> None:
-    conn = await sb.HttpConnection.open(HOST, server.port)
+    conn = await HttpConnection.open(HOST, server.port)
     try:
         body = json.dumps(request_body(prompt, max_tokens)).encode()
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "Authorization": "Bearer x"}
@@ -138,28 +121,28 @@ async def direct(server: ModelServer, sample: Sample, prompt: str, max_tokens: i
         sample.error = f"the model server answered {response.status}"
         return
     pieces = []
-    for now, _, data in events(response):
-        if data != "[DONE]":
-            for choice in json.loads(data).get("choices") or []:
+    for now, event in response.events():
+        if event.data != "[DONE]":
+            for choice in json.loads(event.data).get("choices") or []:
                 pieces.append((now, (choice.get("delta") or {}).get("content") or ""))
     timings(sample, sent, pieces)
 
 
-async def through_chatsite(user: sb.User, sample: Sample, prompt: str, max_tokens: int) -> None:
-    conn = await sb.HttpConnection.open(HOST, user.port)
+async def through_chatsite(user: User, sample: Sample, prompt: str, max_tokens: int) -> None:
+    conn = await HttpConnection.open(HOST, user.port)
     try:
         form = {**user.fields, "client_id": str(uuid.uuid4()), "content": prompt}
         form.update({"settings-max_tokens": str(max_tokens), "settings-temperature": "0"})
         headers = user.composer_headers()
         sent = time.time_ns()
         posted = await conn.request("POST", "/c/", headers, urlencode(form).encode())
-        match = sb.STREAM_URL.search(posted.body().decode("utf-8", "replace"))
+        match = STREAM_URL.search(posted.body().decode("utf-8", "replace"))
         if posted.status != 200 or not match:
             sample.error = f"POST /c/ answered {posted.status} without a stream URL"
             return
         sample.message_id = int(match.group(2))
         if conn.closed:
-            conn = await sb.HttpConnection.open(HOST, user.port)
+            conn = await HttpConnection.open(HOST, user.port)
         headers = user.event_source_headers()
         stream = await conn.request("GET", match.group(1) + "?offset=0", headers)
     finally:
@@ -167,35 +150,26 @@ async def through_chatsite(user: sb.User, sample: Sample, prompt: str, max_token
     if stream.status != 200:
         sample.error = f"the stream answered {stream.status}"
         return
-    found = events(stream)
-    if not found or found[-1][1] != "done":
+    found = stream.events()
+    if not found or found[-1][1].event != "done":
         sample.error = "the stream ended without a done event"
-    timings(sample, sent, [(now, json.loads(data)) for now, kind, data in found if kind == "text"])
+    timings(sample, sent, [(now, json.loads(event.data)) for now, event in found if event.event == "text"])
 
 
 async def count_tokens(server: ModelServer, text: str) -> int:
-    conn = await sb.HttpConnection.open(HOST, server.port)
-    try:
-        body = json.dumps({"model": MODEL_ALIAS, "input": text}).encode()
-        response = await conn.request("POST", "/extras/tokenize", {"Content-Type": "application/json"}, body)
-    finally:
-        conn.close()
-    return len(json.loads(response.body())["tokens"])
+    return len((await fetch_json(server.port, "/extras/tokenize", {"model": MODEL_ALIAS, "input": text}))["tokens"])
 
 
 def check_saved(db: Path, samples: list[Sample]) -> None:
     """A chatsite reply counts only if it was saved complete with exactly the text the client got."""
-    with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection:
-        for sample in samples:
-            if sample.path != "chatsite" or sample.error:
-                continue
-            row = connection.execute(
-                "SELECT status, content, first_token_ms FROM conversations_message WHERE id = ?", (sample.message_id,)
-            ).fetchone()
-            if row is None or row[0] != "complete" or row[1] != sample.text:
-                sample.error = f"saved as {row[0] if row else 'nothing'}, not complete with the streamed text"
-            elif row[2] is not None:
-                sample.upstream_ttft_ms = float(row[2])
+    checked = [sample for sample in samples if sample.path == "chatsite" and not sample.error]
+    rows = saved_messages(db, [sample.message_id for sample in checked], "status", "content", "first_token_ms")
+    for sample in checked:
+        row = rows.get(sample.message_id)
+        if row is None or row[0] != "complete" or row[1] != sample.text:
+            sample.error = f"saved as {row[0] if row else 'nothing'}, not complete with the streamed text"
+        elif row[2] is not None:
+            sample.upstream_ttft_ms = float(row[2])
 
 
 def median(values: list[float]) -> float:
@@ -210,10 +184,10 @@ def summarise(samples: list[Sample]) -> dict:
         summary[path] = {
             "replies": len(ok),
             "errors": len([s for s in samples if s.path == path and s.error]),
-            "ttft_ms": {"p50": median([s.ttft_ms for s in ok]), "p95": sb.percentile([s.ttft_ms for s in ok], 95)},
+            "ttft_ms": {"p50": median([s.ttft_ms for s in ok]), "p95": percentile([s.ttft_ms for s in ok], 95)},
             "tokens_per_s": {
                 "p50": median([s.tokens_per_s for s in ok]),
-                "p5": sb.percentile([s.tokens_per_s for s in ok if s.tokens_per_s == s.tokens_per_s], 5),
+                "p5": percentile([s.tokens_per_s for s in ok if s.tokens_per_s == s.tokens_per_s], 5),
             },
             "total_ms_p50": median([s.total_ms for s in ok]),
             "tokens_p50": median([s.tokens for s in ok]),
@@ -223,7 +197,7 @@ def summarise(samples: list[Sample]) -> dict:
     # bound: it also holds the model server's time to send its response headers.
     own = [s.ttft_ms - s.upstream_ttft_ms for s in samples if s.path == "chatsite" and not s.error]
     own = [value for value in own if value == value]
-    summary["chatsite"]["own_ttft_ms"] = {"p50": median(own), "p95": sb.percentile(own, 95)}
+    summary["chatsite"]["own_ttft_ms"] = {"p50": median(own), "p95": percentile(own, 95)}
     direct, chatsite = summary["direct"], summary["chatsite"]
     summary["ratio"] = {
         "ttft": chatsite["ttft_ms"]["p50"] / direct["ttft_ms"]["p50"],
@@ -273,17 +247,15 @@ def print_table(samples: list[Sample], summary: dict) -> None:
     print(f"   prompts whose replies were the same text every time, both ways: {summary['prompts_with_one_text']}")
 
 
-async def bench(args, tmp: Path, processes: sb.Processes, server: ModelServer) -> tuple[list[Sample], dict]:
-    app = sb.prepare_app(tmp, "worktree")
-    app_port = sb.free_port()
-    env = sb.app_environment(args, tmp, app_port, server.port)
+async def bench(args, tmp: Path, processes: Processes, server: ModelServer) -> tuple[list[Sample], dict]:
+    app = prepare_app(tmp, "worktree")
+    app_port = free_port()
+    env = app_environment(args, tmp, app_port, server.port)
     password = secrets.token_urlsafe(16)
-    print(f"Preparing the app ({sb.source_description('worktree')}) in {app} ...", flush=True)
-    sb.prepare_database(app, env, 1, password)
-    command = [str(sb.GUNICORN), "chatsite.wsgi", "--config", "gunicorn.conf.py"]
-    gunicorn = processes.start("gunicorn", command, cwd=app, env=env, log=tmp / "gunicorn.log")
-    await sb.wait_until_up(app_port, "/healthz", gunicorn, tmp / "gunicorn.log")
-    user = sb.User(0, app_port, password)
+    print(f"Preparing the app ({source_description('worktree')}) in {app} ...", flush=True)
+    prepare_database(app, env, 1, password)
+    gunicorn = await serve(processes, "gunicorn", app, env, tmp / "gunicorn.log")
+    user = User(0, app_port, password)
     await user.sign_in()
     print(f"gunicorn (pid {gunicorn.pid}) on {HOST}:{app_port}; model server on {server.base_url}", flush=True)
 
@@ -301,7 +273,7 @@ async def bench(args, tmp: Path, processes: sb.Processes, server: ModelServer) -
     pids = {"gunicorn": gunicorn.pid, "upstream": server.process.pid}
     samples = []
     for rep in range(args.reps):
-        await sb.wait_for_quiet(args.quiet_percent, args.quiet_wait, pids)
+        await wait_for_quiet(args.quiet_percent, args.quiet_wait, pids)
         order = ("direct", "chatsite") if rep % 2 == 0 else ("chatsite", "direct")
         for path in order:
             for index, prompt in enumerate(PROMPTS):
@@ -327,22 +299,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--reps", type=int, default=5, help="repetitions of every prompt, each way (default 5)")
     parser.add_argument("--max-tokens", type=int, default=128, help="longest reply (default 128)")
-    parser.add_argument(
-        "--app-env", action="append", default=[], metavar="NAME=VALUE", help="extra app setting (repeatable)"
-    )
     parser.add_argument("--pause-ms", type=float, default=250.0, help="pause between two requests (default 250)")
     parser.add_argument(
         "--threads", type=int, help="generation threads of the model server (default: as `make run-local`)"
     )
-    parser.add_argument("--json", type=Path, help="also write the samples and the summary to this file")
-    parser.add_argument(
-        "--quiet-percent",
-        type=float,
-        default=20.0,
-        help="before each repetition, wait until other processes use less CPU than this (%% of one core; default 20)",
-    )
-    parser.add_argument("--quiet-wait", type=float, default=180.0, help="wait at most this long (default 180 s)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
+    add_app_options(parser, each="repetition", writes="the samples and the summary")
     args = parser.parse_args(argv)
     if args.reps < 1 or args.max_tokens < 2:
         parser.error("--reps must be at least 1 and --max-tokens at least 2")
@@ -360,7 +321,7 @@ def main(argv=None) -> int:
         return 2
     kept = "gunicorn.log, llama-server.log, db.sqlite3"
     try:
-        with sb.bench_run("chatsite-local-bench-", keep=args.keep, kept=kept) as (tmp, processes):
+        with bench_run("chatsite-local-bench-", keep=args.keep, kept=kept) as (tmp, processes):
             server = ModelServer(log=tmp / "llama-server.log", threads=args.threads)
             try:
                 server.start()

@@ -11,11 +11,11 @@ _MOVED_ADMIN = r"^admin/conversations/(?P<model>providerkey|chatmodel|usage|user
 
 class _MovedAdminPage(RedirectView):
     permanent = True
-    query_string = True
 
     def get_redirect_url(self, model: str, rest: str) -> str:
         app = "providers" if model in ("providerkey", "chatmodel") else "usage"
-        return reverse("admin:app_list", args=[app]) + f"{model}/{rest}"
+        query = self.request.META.get("QUERY_STRING", "")
+        return reverse("admin:app_list", args=[app]) + f"{model}/{rest}" + (f"?{query}" if query else "")
 
 
 urlpatterns = [

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 
 from common import clock as common_clock
-from common import secrets
+from common import secrets, sse
 from conversations import generation
 from tests.fake_upstream import FakeUpstream
 
@@ -82,17 +82,7 @@ def settle(timeout: float = 10.0) -> None:
 def sse_events(response) -> list[tuple[str, str, object]]:
     """Read a server-sent events response to its end: (event, id, decoded JSON data) for each event."""
     assert response["Content-Type"] == "text/event-stream"
-    body = b"".join(response.streaming_content).decode()
-    events = []
-    for block in body.split("\n\n"):
-        fields = {}
-        for line in block.splitlines():
-            if line and not line.startswith(":"):
-                name, _, value = line.partition(": ")
-                fields[name] = value
-        if "event" in fields:
-            events.append((fields["event"], fields.get("id", ""), json.loads(fields["data"])))
-    return events
+    return [(event.event, event.id or "", json.loads(event.data)) for event in sse.parse(response.streaming_content)]
 
 
 @pytest.fixture(autouse=True)

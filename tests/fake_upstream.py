@@ -30,6 +30,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from common import sse
+
 
 @dataclass
 class RecordedRequest:
@@ -309,7 +311,7 @@ def _handler_for(upstream: FakeUpstream):
                 self.close_connection = True  # the client went away (Stop): nothing to finish
 
         def _event(self, data: str) -> None:
-            payload = f"data: {data}\n\n".encode()
+            payload = sse.format_event(data).encode()
             self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
 
         def _send(self, status: int, body: bytes, headers: dict) -> None:

@@ -185,6 +185,26 @@ def test_nobody_changes_or_adds_conversations_in_the_admin(support, client_admin
     assert support.get(f"/admin/conversations/conversation/{conversation.pk}/delete/").status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("/admin/conversations/usage/?user=7", "/admin/usage/usage/?user=7"),
+        ("/admin/conversations/usage/export.csv", "/admin/usage/usage/export.csv"),
+        ("/admin/conversations/providerkey/3/change/", "/admin/providers/providerkey/3/change/"),
+        ("/admin/conversations/chatmodel/", "/admin/providers/chatmodel/"),
+        ("/admin/conversations/userquota/", "/admin/usage/userquota/"),
+    ],
+)
+def test_admin_addresses_from_before_the_models_moved_app_still_lead_there(client_admin, old, new):
+    response = client_admin.get(old)
+
+    assert (response.status_code, response["Location"]) == (301, new)
+
+
+def test_the_conversations_admin_is_not_redirected(client_admin):
+    assert client_admin.get("/admin/conversations/conversation/").status_code == 200
+
+
 def test_the_model_catalogue_is_seeded_with_mistral_tiny():
     tiny = ChatModel.objects.get(model_id="mistralai/mistral-tiny")
 

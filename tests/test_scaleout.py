@@ -26,6 +26,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import caches
 from django.db import connection
 
+from common import sse
 from conversations.models import Message
 from providers.upstream import breaker
 from tests.conftest import API_KEY, PASSWORD
@@ -154,19 +155,13 @@ class Browser:
         response = self.request(server, "GET", path, Accept="text/event-stream")
         assert response.status == 200
         started.set()
-        fields: dict = {}
-        for raw in response:
-            line = raw.decode().rstrip("\n")
-            if line:
-                name, _, value = line.partition(": ")
-                fields[name] = value
-                continue
-            if fields.get("event") == "text":
-                received.append(("text", json.loads(fields["data"]), time.monotonic()))
-            elif fields.get("event") == "done":
-                received.append(("done", json.loads(fields["data"])["html"], time.monotonic()))
+        # Line by line, as each event arrives: the test times when every piece came.
+        for event in sse.parse(response):
+            if event.event == "text":
+                received.append(("text", json.loads(event.data), time.monotonic()))
+            elif event.event == "done":
+                received.append(("done", json.loads(event.data)["html"], time.monotonic()))
                 return
-            fields = {}
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 the reply's timings, token counts the upstream did not send, and conversations longer than the
 model's context window. Against the fake upstream over real HTTP."""
 
-import json
 import threading
 import time
 import uuid
@@ -13,7 +12,7 @@ from django.db import connection
 from conversations import tokens
 from conversations.models import Conversation, Message
 from providers.models import ChatModel
-from tests.conftest import CheckedClient, settle
+from tests.conftest import CheckedClient, settle, sse_events
 from usage.models import Usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -364,7 +363,6 @@ def test_the_rendered_notice_reaches_the_stream_done_event(client_alice, alice, 
     settle()
     reply = _reply(chat)
 
-    body = b"".join(client_alice.get(f"/c/{chat.pk}/messages/{reply.pk}/stream/").streaming_content).decode()
-    done = json.loads(body.split("event: done\ndata: ", 1)[1].split("\n", 1)[0])
+    done = sse_events(client_alice.get(f"/c/{chat.pk}/messages/{reply.pk}/stream/"))[-1][2]
 
     assert f"{reply.context_omitted} earlier messages were not sent to the model" in done["html"]

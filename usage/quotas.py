@@ -1,7 +1,7 @@
 """Limits checked before a message is sent upstream: a per-person rate limit and token quotas.
 
 The rate limit counts in Django's cache, in a per-person key per clock minute (a counter of
-chatsite.counters, atomic in Redis), so with REDIS_URL every gunicorn process and host shares one
+common.counters, atomic in Redis), so with REDIS_URL every gunicorn process and host shares one
 count; the default local-memory cache counts per process. Quotas count the tokens of stored
 `Usage` rows, today and this calendar month (in TIME_ZONE).
 """
