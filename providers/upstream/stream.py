@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import requests
 
+from common import sse
+
 from . import completion
 from .config import UpstreamConfig
 from .errors import UpstreamError, detail_of
@@ -111,25 +113,11 @@ class CompletionStream:
 
     def _events(self) -> Iterator[str]:
         """The `data` of each server-sent event; comments (keep-alives) and other fields are skipped."""
-        buffer = b""
-        data_lines: list[str] = []
+        # Some servers end each event with a single newline: a complete JSON line is an event.
+        parser = sse.Parser(ends_event=_looks_complete, data_only=True)
         for block in self._blocks():
-            buffer += block
-            *lines, buffer = buffer.split(b"\n")
-            for raw_line in lines:
-                line = raw_line.rstrip(b"\r").decode("utf-8", errors="replace")
-                if not line:
-                    if data_lines:
-                        yield "\n".join(data_lines)
-                        data_lines = []
-                elif line.startswith("data:"):
-                    data_lines.append(line[5:].removeprefix(" "))
-            # Some servers end each event with a single newline: a complete JSON line is an event.
-            if data_lines and not buffer and _looks_complete(data_lines[-1]):
-                yield "\n".join(data_lines)
-                data_lines = []
-        if data_lines:
-            yield "\n".join(data_lines)
+            yield from parser.feed(block)
+        yield from parser.end()
 
     def _blocks(self) -> Iterator[bytes]:
         raw = self._response.raw
