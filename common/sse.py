@@ -42,16 +42,20 @@ class Parser:
 
     `ends_event`, if given, lets a data line end its event without the blank line when a chunk
     ends right after it and the data satisfies it: some upstreams end events with one newline.
+    `data_only`: `feed` and `end` give each event's data alone, for a reader that needs neither
+    its name nor its id. The upstream client reads one event per streamed word, and building an
+    Event for each would cost it a quarter more than the loop it had of its own.
     """
 
-    def __init__(self, *, ends_event: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, *, ends_event: Callable[[str], bool] | None = None, data_only: bool = False) -> None:
         self._ends_event = ends_event
+        self._data_only = data_only
         self._buffer = b""
         self._event = "message"
         self._data: list[str] = []
         self._id: str | None = None
 
-    def feed(self, chunk: bytes) -> list[Event]:
+    def feed(self, chunk: bytes) -> list[Event] | list[str]:
         # This runs once per streamed word: local names, slices instead of method calls, and
         # tuple.__new__ instead of the NamedTuple's own __new__ keep it about as cheap as the
         # loop the upstream client had of its own.
@@ -67,7 +71,8 @@ class Parser:
                 data.append(value[1:] if value[:1] == " " else value)
             elif not line:
                 if data:
-                    events.append(_new_tuple(Event, (self._event, "\n".join(data), self._id)))
+                    joined = "\n".join(data)
+                    events.append(joined if self._data_only else _new_tuple(Event, (self._event, joined, self._id)))
                     data = self._data = []
                 self._event, self._id = "message", None
             else:
@@ -87,12 +92,13 @@ class Parser:
             self._data.append(value)
         # Comments (an empty name) and other fields (`retry`) are not events.
 
-    def end(self) -> list[Event]:
+    def end(self) -> list[Event] | list[str]:
         """The event the stream left without its blank line, if any (the standard drops it)."""
         return [self._dispatch()] if self._data else []
 
-    def _dispatch(self) -> Event:
-        event = Event(self._event, "\n".join(self._data), self._id)
+    def _dispatch(self) -> Event | str:
+        data = "\n".join(self._data)
+        event = data if self._data_only else Event(self._event, data, self._id)
         self._event, self._data, self._id = "message", [], None
         return event
 

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from providers import keys, upstream
+from providers import keys, upstream, wording
 from providers.models import DEFAULT_BASE_URL, HTTP_URL, ChatModel, ProviderKey
 
 audit = logging.getLogger("chatsite.audit")
@@ -102,9 +102,12 @@ class ProviderKeyAdmin(admin.ModelAdmin):
     def test_keys(self, request: HttpRequest, queryset) -> None:
         for key in queryset:
             try:
-                models = upstream.list_models(config=keys.for_key(key).config())
-            except (upstream.UpstreamError, keys.EncryptionError) as error:
+                config = keys.for_key(key).config()
+                models = upstream.list_models(config=config)
+            except keys.EncryptionError as error:
                 self.message_user(request, f"“{key}” failed: {error}", messages.ERROR)
+            except upstream.UpstreamError as error:
+                self.message_user(request, f"“{key}” failed: {wording.explain_key_test(error, config)}", messages.ERROR)
             else:
                 count = len(models)
                 self.message_user(

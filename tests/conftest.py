@@ -13,10 +13,9 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test import Client
 
-from common import clock as clock_module
+from common import clock as common_clock
 from common import secrets, sse
 from conversations.generation import live
-from providers.upstream import reset_breakers
 from tests.fake_upstream import FakeUpstream
 
 API_KEY = "test-canary-key-must-never-leak-7f3a9c"  # also set in pyproject.toml's pytest env
@@ -88,44 +87,10 @@ def settle(timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-class FakeClock:
-    """common.clock for a test: the real time when the test began, then moved only by `advance`."""
-
-    def __init__(self):
-        self._time, self._monotonic = time.time(), time.monotonic()
-
-    def advance(self, seconds: float) -> None:
-        self._time += seconds
-        self._monotonic += seconds
-
-    def time(self) -> float:
-        return self._time
-
-    def monotonic(self) -> float:
-        return self._monotonic
-
-
-@pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    """Time that passes only when the test says so, instead of sleeping."""
-    fake = FakeClock()
-    monkeypatch.setattr(clock_module, "time", fake.time)
-    monkeypatch.setattr(clock_module, "monotonic", fake.monotonic)
-    return fake
-
-
 def sse_events(response) -> list[tuple[str, str, object]]:
     """Read a server-sent events response to its end: (event, id, decoded JSON data) for each event."""
     assert response["Content-Type"] == "text/event-stream"
     return [(event.event, event.id or "", json.loads(event.data)) for event in sse.parse(response.streaming_content)]
-
-
-@pytest.fixture(autouse=True)
-def _breakers_close_with_the_test():
-    # Failures counted by one test must not open the breaker in the next one. Torn down
-    # after the replies have ended (fixtures end in the reverse order of their start).
-    yield
-    reset_breakers()
 
 
 @pytest.fixture(autouse=True)
@@ -148,9 +113,35 @@ def clear_cache() -> None:
         backend.clear()
 
 
+class FakeClock:
+    """The real clock plus the seconds a test moved it forward by."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """`common.clock`, moved forward by `clock.advance(seconds)` instead of waiting that long."""
+    fake = FakeClock()
+    monkeypatch.setattr(common_clock, "time", fake.time)
+    monkeypatch.setattr(common_clock, "monotonic", fake.monotonic)
+    return fake
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    # Counters in the cache (sign-in failures, rate limits) must not carry over between tests.
+    # Counters in the cache (sign-in failures, rate limits, the upstream's breaker) must not carry
+    # over between tests: emptied before each test, after the replies of the last one have ended.
     clear_cache()
     yield
     clear_cache()

@@ -7,6 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from providers import wording
 from providers.upstream import UpstreamConfig, UpstreamError, chat_completion, open_stream
 from tests.conftest import API_KEY
 
@@ -16,6 +17,11 @@ MESSAGES = [{"role": "user", "content": "Hi"}]
 def _config(upstream, **overrides):
     values = {"base_url": upstream.base_url, "api_key": API_KEY, "connect_timeout": 2.0, "read_timeout": 5.0}
     return UpstreamConfig(**{**values, **overrides})
+
+
+def _said(error, upstream, **overrides) -> str:
+    """What a person reads about `error` from the upstream `_config` describes."""
+    return wording.explain(error, _config(upstream, **overrides))
 
 
 def _call(upstream, params=None, **overrides):
@@ -87,8 +93,8 @@ def test_it_explains_a_missing_key_without_calling(upstream):
         _call(upstream, api_key="")
 
     assert caught.value.code == "no_key"
-    assert "AIMLAPI_API_KEY" in str(caught.value)
-    assert ".env" in str(caught.value)
+    assert "AIMLAPI_API_KEY" in _said(caught.value, upstream, api_key="")
+    assert ".env" in _said(caught.value, upstream, api_key="")
     assert upstream.completion_requests == []
 
 
@@ -119,9 +125,9 @@ def test_it_turns_each_error_status_into_a_readable_error(upstream, status, body
 
     error = caught.value
     assert (error.code, error.retryable, error.status) == (code, retryable, status)
-    assert words in str(error)
-    assert f"HTTP {status}" in str(error)
-    assert "{" not in str(error), "the raw body must not be shown"
+    assert words in _said(error, upstream)
+    assert f"HTTP {status}" in _said(error, upstream)
+    assert "{" not in _said(error, upstream), "the raw body must not be shown"
 
 
 def test_it_reads_retry_after_on_429(upstream):
@@ -133,7 +139,7 @@ def test_it_reads_retry_after_on_429(upstream):
     assert caught.value.code == "rate_limited"
     assert caught.value.retryable is True
     assert caught.value.retry_after == 17
-    assert "Try again in 17 seconds" in str(caught.value)
+    assert "Try again in 17 seconds" in _said(caught.value, upstream)
 
 
 def test_it_reads_retry_after_given_as_a_date(upstream):
@@ -151,7 +157,7 @@ def test_an_unlisted_status_is_still_readable(upstream):
     with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
-    assert (caught.value.code, str(caught.value)) == (
+    assert (caught.value.code, _said(caught.value, upstream)) == (
         "unexpected_status",
         f"The upstream at {upstream.base_url.split('/')[2]} answered with an unexpected status. "
         "(HTTP 418: I'm a teapot)",
@@ -164,8 +170,8 @@ def test_it_never_repeats_the_key_even_when_the_upstream_echoes_it(upstream):
     with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
-    assert API_KEY not in str(caught.value)
-    assert "[redacted]" in str(caught.value)
+    assert API_KEY not in _said(caught.value, upstream)
+    assert "[redacted]" in _said(caught.value, upstream)
 
 
 def test_it_reports_a_timeout(upstream):
@@ -175,7 +181,7 @@ def test_it_reports_a_timeout(upstream):
         _call(upstream, read_timeout=0.3)
 
     assert caught.value.code == "timeout"
-    assert "did not answer within 0.3 seconds" in str(caught.value)
+    assert "did not answer within 0.3 seconds" in _said(caught.value, upstream, read_timeout=0.3)
 
 
 def test_it_reports_a_refused_connection(upstream):
@@ -183,7 +189,9 @@ def test_it_reports_a_refused_connection(upstream):
         _call(upstream, base_url="http://127.0.0.1:9/v1")
 
     assert caught.value.code == "connection"
-    assert "Could not connect to the upstream at 127.0.0.1:9." in str(caught.value)
+    assert "Could not connect to the upstream at 127.0.0.1:9." in _said(
+        caught.value, upstream, base_url="http://127.0.0.1:9/v1"
+    )
 
 
 def test_it_reports_a_dropped_connection(upstream):
@@ -212,7 +220,7 @@ def test_it_reports_a_body_it_cannot_use(upstream, body, content_type, words):
     with pytest.raises(UpstreamError) as caught:
         _call(upstream)
 
-    assert words in str(caught.value)
+    assert words in _said(caught.value, upstream)
 
 
 def test_a_reply_without_text_content_counts_as_empty(upstream):
@@ -298,7 +306,7 @@ def test_an_error_chunk_in_a_200_stream_is_a_readable_error_without_the_key(upst
         list(stream)
 
     assert raised.value.code == "upstream_error"
-    assert "Overloaded for key [redacted]" in raised.value.message
+    assert "Overloaded for key [redacted]" in _said(raised.value, upstream)
 
 
 def test_an_error_status_fails_before_any_text(upstream):

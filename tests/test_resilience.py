@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from conversations.models import Conversation, Message
-from providers.upstream import UpstreamConfig, UpstreamError, _retry_wait
+from providers.upstream import UpstreamConfig, UpstreamError, retries
 from tests.conftest import settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,7 +127,7 @@ def test_errors_that_would_answer_the_same_again_are_not_retried(client_alice, c
 
 
 def test_the_breaker_opens_after_failures_in_a_row_fails_fast_and_closes_after_the_cool_down(
-    client_alice, chat, upstream, settings
+    client_alice, chat, upstream, settings, clock
 ):
     settings.AIMLAPI_RETRIES = 0
     settings.AIMLAPI_BREAKER_FAILURES = 3
@@ -147,7 +147,7 @@ def test_the_breaker_opens_after_failures_in_a_row_fails_fast_and_closes_after_t
     )
     assert fast.status == "error" and fast.can_retry
 
-    time.sleep(1.1)
+    clock.advance(1.1)
     retried = client_alice.post(f"/c/{chat.pk}/messages/{fast.pk}/retry/", htmx=True)
     assert retried.status_code == 200
     fast = _finished(fast)
@@ -230,9 +230,9 @@ def test_full_jitter_stays_under_the_exponential_ceiling():
         retry_base_delay=0.5,
         retry_max_delay=4.0,
     )
-    error = UpstreamError("down", code="server_error", retryable=True, status=503)
+    error = UpstreamError("server_error", 503)
 
-    waits = {attempt: [_retry_wait(error, attempt, config) for _ in range(200)] for attempt in range(6)}
+    waits = {attempt: [retries.wait(error, attempt, config) for _ in range(200)] for attempt in range(6)}
 
     for attempt, ceiling in zip(range(6), (0.5, 1.0, 2.0, 4.0, 4.0, 4.0), strict=True):
         assert all(0 <= wait <= ceiling for wait in waits[attempt])

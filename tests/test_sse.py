@@ -104,3 +104,15 @@ def test_ends_event_ends_a_chunk_s_complete_data_line_without_the_blank_line():
     assert parser.feed(b'data: {"b":') == []
     assert parser.feed(b" 2\n") == []  # not complete: it waits for the blank line
     assert parser.feed(b"\n") == [Event("message", '{"b": 2')]
+
+
+def test_data_only_gives_the_same_events_data_alone_wherever_the_bytes_are_cut():
+    for cut in range(len(STREAM) + 1):
+        parser = Parser(data_only=True)
+        read = [data for chunk in _cut(STREAM, cut) for data in parser.feed(chunk)]
+        assert read == [event.data for event in EVENTS], f"cut at byte {cut}"
+    parser = Parser(ends_event=lambda data: data.endswith("}"), data_only=True)
+    assert parser.feed(b'data: {"a": 1}\ndata: cut\n') == []
+    assert parser.feed(b'\ndata: {"b": 2}\n') == ['{"a": 1}\ncut', '{"b": 2}']
+    assert parser.feed(b"data: left\n") == []
+    assert parser.end() == ["left"]

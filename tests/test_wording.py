@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conversations import generation
 from conversations.models import Conversation
-from providers import keys
+from providers import keys, wording
 from providers.models import ProviderKey
 from providers.upstream import UpstreamConfig, UpstreamError, chat_completion
 from tests.conftest import settle, sse_events
@@ -78,27 +77,29 @@ def test_an_error_through_a_stored_key_names_the_key(client_alice, alice, chat, 
 
 def test_the_ai_ml_api_is_still_called_by_its_name():
     config = UpstreamConfig(base_url="https://api.aimlapi.com/v1", api_key="k", label="Team key")
-    assert config.name == "the AI/ML API"
+    assert wording.name(config) == "the AI/ML API"
 
 
 # --- seconds -------------------------------------------------------------------------------
 def test_one_second_is_one_second(upstream):
     upstream.fail(429, headers={"Retry-After": "1"})
 
+    config = _config(upstream)
     with pytest.raises(UpstreamError) as caught:
-        _call(_config(upstream))
+        _call(config)
 
-    assert "Try again in 1 second." in str(caught.value)
-    assert "1 seconds" not in str(caught.value)
+    assert "Try again in 1 second." in wording.explain(caught.value, config)
+    assert "1 seconds" not in wording.explain(caught.value, config)
 
 
 def test_a_timeout_of_one_second_reads_well(upstream):
     upstream.hang(3)
 
+    config = _config(upstream, read_timeout=1)
     with pytest.raises(UpstreamError) as caught:
-        _call(_config(upstream, read_timeout=1))
+        _call(config)
 
-    assert f"The upstream at {_host(upstream)} did not answer within 1 second." in str(caught.value)
+    assert f"The upstream at {_host(upstream)} did not answer within 1 second." in wording.explain(caught.value, config)
 
 
 # --- a refused key -------------------------------------------------------------------------
@@ -119,15 +120,13 @@ def test_a_refused_key_tells_the_person_to_ask_an_admin_and_the_log_names_the_ke
 
 # --- a rate-limited reply says it waits ----------------------------------------------------
 def test_the_sentence_of_a_wait_says_how_long():
-    limited = UpstreamError("busy", code="rate_limited", retryable=True, status=429, retry_after=5)
-    down = UpstreamError("down", code="connection", retryable=True)
+    limited = UpstreamError("rate_limited", 429, retry_after=5)
+    down = UpstreamError("connection")
 
-    assert generation.waiting_notice(5, limited, upstream="the AI/ML API").startswith(
+    assert wording.waiting(5, limited, upstream="the AI/ML API").startswith(
         "Waiting 5 seconds: the AI/ML API is receiving too many requests."
     )
-    assert generation.waiting_notice(0.3, down) == (
-        "Waiting 1 second before trying again: the upstream did not answer properly…"
-    )
+    assert wording.waiting(0.3, down) == ("Waiting 1 second before trying again: the upstream did not answer properly…")
 
 
 def test_the_stream_of_a_reply_retried_after_a_429_says_it_waits_and_for_how_long(client_alice, chat, upstream):

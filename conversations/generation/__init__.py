@@ -18,7 +18,7 @@ not daemons); one that is killed leaves them unfinished, and after the stale lim
 shown as interrupted with Retry.
 """
 
-from conversations.generation.live import Waiting, follow, waiting_notice
+from conversations.generation.live import Waiting, follow
 from conversations.generation.pool import UNEXPECTED_ERROR, cancel, start
 from conversations.generation.slots import TooManyStreams, stream_slots
 
@@ -30,5 +30,4 @@ __all__ = [
     "follow",
     "start",
     "stream_slots",
-    "waiting_notice",
 ]

@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from conversations.generation.live import running, running_lock
 from conversations.models import Message, rendered_html
-from providers.upstream import UpstreamError
+from providers import wording
+from providers.upstream import UpstreamConfig, UpstreamError
 
 
 def save_progress() -> list[int]:
@@ -42,6 +43,7 @@ def save(message_id: int, **fields) -> None:
     Message.objects.filter(pk=message_id).update(updated_at=timezone.now(), **fields)
 
 
-def save_failure(message_id: int, error: UpstreamError, **fields) -> None:
-    """A labelled error with Retry; any text that arrived is kept (in `fields`)."""
-    save(message_id, status=Message.Status.ERROR, error=error.message, error_code=error.code, **fields)
+def save_failure(message_id: int, error: UpstreamError, config: UpstreamConfig | None = None, **fields) -> None:
+    """A labelled error with Retry, in the words of providers.wording; any text that arrived is kept (in `fields`)."""
+    text = wording.explain(error, config)
+    save(message_id, status=Message.Status.ERROR, error=text, error_code=error.code, **fields)

@@ -10,20 +10,11 @@ from conversations.generation.live import Live, release_connection
 from conversations.generation.saver import save, save_failure
 from conversations.models import Message
 from conversations.payload import DoesNotFit, build_messages, fit_window, request_params
-from providers import catalogue, keys
+from providers import catalogue, keys, wording
 from providers.upstream import CompletionStream, UpstreamError, chat_completion, open_stream
 from usage.models import Usage
 
 logger = logging.getLogger(__name__)
-
-KEY_UNREADABLE = (
-    "chatsite cannot read its stored API key, so this message was not sent. An admin needs to check "
-    "FIELD_ENCRYPTION_KEY (the server log says more); then press Retry."
-)
-MODEL_NOT_OFFERED = (
-    "This chat's model is not offered on this site, so this message was not sent. "
-    "Choose a model in this chat's settings, then press Retry."
-)
 
 
 def generate(message_id: int, live: Live) -> None:
@@ -34,23 +25,23 @@ def generate(message_id: int, live: Live) -> None:
         key = keys.resolve_key(conversation.owner)
     except keys.EncryptionError as error:
         logger.error("cannot use a stored API key: %s", error)
-        save_failure(message_id, UpstreamError(KEY_UNREADABLE, code="key_unreadable", retryable=True))
+        save_failure(message_id, UpstreamError("key_unreadable"))
         return
     # The last check before the upstream: only a model the admins offer is ever sent.
     model = catalogue.offered_model(conversation.model)
     if not model or catalogue.model_is_turned_off(model):
-        save_failure(message_id, UpstreamError(MODEL_NOT_OFFERED, code="model_not_offered", retryable=True))
+        save_failure(message_id, UpstreamError("model_not_offered"))
         return
     params = request_params(conversation, model=model)
     try:
         messages, omitted = fit_window(build_messages(conversation, upto=message.parent), model=model, params=params)
     except DoesNotFit as error:  # nothing is sent: the upstream would refuse it
-        save_failure(message_id, UpstreamError(str(error), code="too_long", retryable=False))
+        save_failure(message_id, UpstreamError("too_long", detail=str(error)))
         return
     if omitted != message.context_omitted:
         save(message_id, context_omitted=omitted)
     request = {"messages": messages, "model": model, "params": params, "config": key.config()}
-    live.upstream = request["config"].name
+    live.upstream = wording.name(request["config"])
     call = Call(message, key, messages=messages, model=model)
     release_connection()  # the upstream may take a while; the saves take one again
     if settings.CHAT_STREAMING:
@@ -65,7 +56,7 @@ def _generate_streamed(message_id: int, live: Live, request: dict, call: Call) -
     except UpstreamError as error:
         call.failed(error)
         if not live.cancelled:  # a reply stopped while waiting stays stopped
-            save_failure(message_id, error)
+            save_failure(message_id, error, request["config"])
         return
     with live.changed:
         live.stream = stream
@@ -84,7 +75,7 @@ def _generate_streamed(message_id: int, live: Live, request: dict, call: Call) -
             save(message_id, status=Message.Status.STOPPED, content=live.text, **_stats(stream))
             call.ended(Usage.Status.STOPPED, text=live.text, **_stats(stream))
         elif failure is not None:
-            save_failure(message_id, failure, content=live.text, **_stats(stream))
+            save_failure(message_id, failure, request["config"], content=live.text, **_stats(stream))
             call.failed(failure, text=live.text, **_stats(stream))
         else:
             save(message_id, status=Message.Status.COMPLETE, content=live.text, **_stats(stream))
@@ -98,7 +89,7 @@ def _generate_whole(message_id: int, live: Live, request: dict, call: Call) -> N
     except UpstreamError as error:
         call.failed(error)
         if not live.cancelled:
-            save_failure(message_id, error)
+            save_failure(message_id, error, request["config"])
         return
     # The whole reply arrives at once: its first text is its last byte.
     times = {"latency_ms": completion.latency_ms, "first_token_ms": completion.latency_ms}
