@@ -62,7 +62,7 @@ test-scaleout: $(VENV)/.dev chromium ## The whole test suite on PostgreSQL + Red
 test-realmodel: $(VENV)/.dev $(VENV)/.local ## The chat flow end to end against a real (tiny) model server
 	REALMODEL_REQUIRED=1 $(PY) -m pytest -m realmodel
 
-lint: $(VENV)/.dev ## ruff: lint and format check
+lint: $(VENV)/.dev ## ruff (lint and format check) and the import rules of docs/architecture.md
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) scripts/check_imports.py
