@@ -157,6 +157,8 @@ def test_sigterm_lets_a_process_finish_its_reply_and_take_no_new_one(start_pair,
     assert (reply.status, reply.content) == ("complete", WORDS)
     assert _text(received) == WORDS and received[-1][0] == "done"
     a.process.wait(15)
+    assert "waiting for 1 replies being written before exiting" in a.log.read_text()
+    assert "replies left unfinished at exit: 0" in a.log.read_text()
 
 
 def test_a_bus_that_goes_away_mid_reply_costs_the_reply_nothing(start_pair, upstream, tmp_path):

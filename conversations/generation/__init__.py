@@ -24,7 +24,7 @@ they are shown so after the stale limit.
 """
 
 from conversations.generation.live import Waiting, follow
-from conversations.generation.pool import UNEXPECTED_ERROR, cancel, start, stop
+from conversations.generation.pool import UNEXPECTED_ERROR, cancel, drain, start, stop
 from conversations.generation.slots import TooManyStreams, stream_slots
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "TooManyStreams",
     "Waiting",
     "cancel",
+    "drain",
     "follow",
     "start",
     "stop",

@@ -71,6 +71,15 @@ def start(message_id: int) -> None:
     _executor().submit(_run, message_id, live)
 
 
+def drain(timeout: float) -> int:
+    """Wait up to `timeout` seconds for every reply of this process to be saved (a graceful
+    restart); returns how many are still running."""
+    deadline = time.monotonic() + timeout
+    while running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return len(running)
+
+
 def stop(message_id: int) -> None:
     """Stop a reply wherever it is generated: here at once, on another process through the bus."""
     if not cancel(message_id):
