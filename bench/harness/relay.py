@@ -159,9 +159,7 @@ async def one_run(
     start.set()
     conversations = await asyncio.gather(*tasks)
     wall = time.monotonic() - wall_before
-    cpu = {
-        name: cpu_seconds(_tree(name, pid)) - cpu_before[name] for name, pid in pids.items()
-    }
+    cpu = {name: cpu_seconds(_tree(name, pid)) - cpu_before[name] for name, pid in pids.items()}
     cpu["client"] = sum(os.times()[:2]) - client_before
     machine = machine_busy_seconds(interrupts=False)
     interrupts = machine_busy_seconds() - machine - interrupts_before
