@@ -24,6 +24,8 @@ from the Stop request's sending to the upstream seeing its connection closed (an
 stream's `done`), and every reply must be stored `stopped`.
 
     .venv/bin/python bench/bus_bench.py --streams 100 --runs 3
+    .venv/bin/python bench/bus_bench.py --streams 100 --runs 0 --words 300 --stop-after 150 \
+        --stop-on other --stop-on same
 """
 
 import argparse
@@ -112,8 +114,9 @@ async def start_servers(args, tmp: Path, processes: Processes) -> tuple[list[Use
     return users, pids, upstream_port, tmp / "db.sqlite3"
 
 
-async def stop_one(user: User, tag: str, start: asyncio.Event, after_words: int) -> dict:
-    """Start a reply, follow it on the other process, press Stop there after `after_words` words."""
+async def stop_one(user: User, tag: str, start: asyncio.Event, after_words: int, stop_on: str) -> dict:
+    """Start a reply, follow it on the other process, press Stop after `after_words` words on the
+    process that is not generating it (`stop_on` "other") or on the one that is ("same")."""
     await start.wait()
     conn = await HttpConnection.open(HOST, user.port)
     form = {**user.fields, "client_id": str(uuid.uuid4()), "content": tag}
@@ -136,7 +139,8 @@ async def stop_one(user: User, tag: str, start: asyncio.Event, after_words: int)
     stopper = await HttpConnection.open(HOST, user.port)
     sent_us = time.time_ns() // 1000
     # Connection: close, since a 204 has no length to end it by in the harness's client.
-    headers = {**user.composer_headers(), **elsewhere, "Connection": "close"}
+    where = elsewhere if stop_on == "other" else {"X-Bench-Stream-On": posted.header("x-bench-server")}
+    headers = {**user.composer_headers(), **where, "Connection": "close"}
     stopped = await stopper.request("POST", match.group(1).replace("/stream/", "/stop/"), headers)
     stopper.close()
     response = await asyncio.wait_for(stream, 60)
@@ -151,9 +155,16 @@ async def stop_one(user: User, tag: str, start: asyncio.Event, after_words: int)
     }
 
 
-async def stop_phase(args, users: list[User], upstream_port: int, db: Path) -> dict:
+async def stop_phase(args, users: list[User], upstream_port: int, db: Path, stop_on: str) -> dict:
     start = asyncio.Event()
-    tasks = [asyncio.create_task(stop_one(u, f"stop {u.index} {uuid.uuid4()}", start, args.stop_after)) for u in users]
+    # People do not all press Stop in the same millisecond: user i presses it after
+    # --stop-after + i % --stop-spread words.
+    tasks = [
+        asyncio.create_task(
+            stop_one(u, f"stop {u.index} {uuid.uuid4()}", start, args.stop_after + i % args.stop_spread, stop_on)
+        )
+        for i, u in enumerate(users)
+    ]
     await asyncio.sleep(0.05)
     start.set()
     results = await asyncio.gather(*tasks)
@@ -162,16 +173,20 @@ async def stop_phase(args, users: list[User], upstream_port: int, db: Path) -> d
     upstream_ms = [(closed[r["tag"]] - r["sent_us"]) / 1000 for r in good if r["tag"] in closed]
     done_ms = [(r["done_us"] - r["sent_us"]) / 1000 for r in good]
     rows = saved_messages(db, [r["message_id"] for r in good], "status")
+    stored = [row[0] for row in rows.values()]
     summary = {
         "replies": len(results),
         "errors": sorted({r["error"] for r in results if r["error"]}),
         "upstream_closed": len(upstream_ms),
-        "stored_stopped": sum(1 for row in rows.values() if row[0] == "stopped"),
+        "stored_stopped": stored.count("stopped"),
+        # The whole reply had been sent before this person's Stop arrived: nothing to stop.
+        "finished_before_stop": sum(1 for r in good if r["tag"] not in closed),
+        "stored_complete": stored.count("complete"),
         "stop_to_upstream_closed_ms": {f"p{p}": round(percentile(upstream_ms, p), 2) for p in (50, 99)},
         "stop_to_done_ms": {f"p{p}": round(percentile(done_ms, p), 2) for p in (50, 99)},
     }
     summary["stop_to_upstream_closed_ms"]["max"] = round(max(upstream_ms, default=float("nan")), 2)
-    print(f"  Stop on the other process: {json.dumps(summary)}", flush=True)
+    print(f"  Stop pressed on the {stop_on} process: {json.dumps(summary)}", flush=True)
     return summary
 
 
@@ -182,7 +197,7 @@ async def bench(args, tmp: Path, processes: Processes) -> dict:
         if warm.errors or warm.completed != 2:
             raise RuntimeError(f"the warm-up conversations failed: {warm.errors}")
     report = {}
-    for route in args.route:
+    for route in args.route if args.runs else []:
         RoutedUser.route = route
         print(f"\n{args.streams} concurrent stream(s), each followed on the {route} process, {args.runs} run(s):")
         results = []
@@ -197,10 +212,9 @@ async def bench(args, tmp: Path, processes: Processes) -> dict:
             print("  all runs together:")
             print_summary(overall)
         report[route] = overall
-    if args.stop_after:
-        RoutedUser.route = "other"
+    for stop_on in args.stop_on if args.stop_after else []:
         await wait_for_quiet(args.quiet_percent, args.quiet_wait, pids)
-        report["stop"] = await stop_phase(args, users, upstream_port, db)
+        report[f"stop on {stop_on}"] = await stop_phase(args, users, upstream_port, db, stop_on)
     for name, process in processes.children:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited during the run (its log is kept with --keep)")
@@ -218,6 +232,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--route", action="append", choices=["other", "same"], help="where streams go (default: other, then same)"
     )
     parser.add_argument("--stop-after", type=int, default=10, help="words before Stop in the Stop phase (0: none)")
+    parser.add_argument("--stop-spread", type=int, default=20, help="user i waits i %% this many words more")
+    parser.add_argument(
+        "--stop-on", action="append", choices=["other", "same"], help="where Stop is pressed (default: other)"
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8", help="a Redis database of the bench's own")
     parser.add_argument("--source", default="worktree", help="the code to serve: the working tree or a commit")
     parser.add_argument("--login-concurrency", type=int, default=4)
@@ -228,6 +246,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_app_options(parser, each="run", writes="the summaries")
     args = parser.parse_args(argv)
     args.route = args.route or ["other", "same"]
+    args.stop_on = args.stop_on or ["other"]
+    if args.runs < 0 or args.stop_spread < 1:
+        parser.error("--runs must be at least 0 (0: the Stop phase only), --stop-spread at least 1")
     return args
 
 
@@ -247,10 +268,13 @@ def main(argv=None) -> int:
     failed = any(
         r["errors"] or r["completed"] != r["streams"] or r["database"]["complete_full"] != r["streams"]
         for route, r in report.items()
-        if route != "stop"
+        if not route.startswith("stop")
     )
-    stop = report.get("stop")
-    failed = failed or bool(stop and (stop["errors"] or stop["stored_stopped"] != stop["replies"]))
+    stops = [r for route, r in report.items() if route.startswith("stop")]
+    failed = failed or any(
+        r["errors"] or r["stored_stopped"] + min(r["finished_before_stop"], r["stored_complete"]) != r["replies"]
+        for r in stops
+    )
     return 1 if failed else 0
 
 

@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import close_old_connections
 
-from conversations.generation.relay import Publisher, bus
+from conversations.generation.relay import KEEPALIVE_SECONDS, Publisher, bus
 from conversations.generation.relay import follow as follow_bus
 from conversations.models import Message
 from providers import wording
 from providers.upstream import CompletionStream, UpstreamError
-
-KEEPALIVE_SECONDS = 15.0
 
 
 @dataclass

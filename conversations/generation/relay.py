@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 6.0
 RENEW_SECONDS = 2.0
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 15.0  # a quiet stream gets a comment this often, every path alike
 INTERRUPTED = (
     "The server writing this reply stopped before it finished (a restart or a lost host). "
     "The text so far is kept; press Retry for a new reply."
