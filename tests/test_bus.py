@@ -153,7 +153,26 @@ def test_following_over_the_bus_yields_each_piece_from_the_offset(reply, bus, se
         bus.append(reply.pk, {"s": str(start), "t": text})
     bus.append(reply.pk, {"end": "1"})
 
-    assert list(relay.follow(reply.pk, 4)) == [("o ", 6), ("world", 11)], "a reconnect at 4 repeats nothing"
+    # A reconnect at 4 repeats nothing; the pieces already there arrive in one write.
+    assert list(relay.follow(reply.pk, 4)) == [("o world", 11)]
+
+
+@pytest.mark.django_db
+def test_following_over_the_bus_yields_pieces_one_by_one_as_they_arrive(reply, bus, settings, monkeypatch):
+    settings.CHAT_BUS_REDIS_URL = REDIS_URL
+    monkeypatch.setattr(relay, "_bus", bus)
+    bus.renew([reply.pk], ttl=30)
+    follower = relay.follow(reply.pk, 0)
+    received = []
+    for start, text in [(0, "Hel"), (3, "lo")]:
+        bus.append(reply.pk, {"s": str(start), "t": text})
+        received.append(next(follower))
+    bus.append(reply.pk, {"w": "Waiting 2 s"})
+    received.append(next(follower))
+    bus.append(reply.pk, {"end": "1"})
+
+    assert received == [("Hel", 3), ("lo", 5), "Waiting 2 s"]
+    assert list(follower) == []
 
 
 @pytest.mark.django_db

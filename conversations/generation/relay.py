@@ -195,20 +195,43 @@ def follow(message_id: int, offset: int) -> Iterator[tuple[str, int] | str | Non
         except BusUnavailable as error:
             _failed(error)
             return offset
-        for entry_id, fields in entries:
-            after = entry_id
-            if "end" in fields:
-                return offset
-            if "w" in fields:
-                yield fields["w"]
-                continue
-            start, text = int(fields["s"]), fields["t"]
-            if start > offset:
-                return offset
-            if start + len(text) > offset:
-                yield text[offset - start :], start + len(text)
-                offset = start + len(text)
-                quiet_since = time.monotonic()
+        events, offset, ended = _events(entries, offset)
+        yield from events
+        if ended:
+            return offset
+        if entries:
+            after = entries[-1][0]
+        if events:
+            quiet_since = time.monotonic()
         if not entries and time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
             yield None
             quiet_since = time.monotonic()
+
+
+def _events(entries: list[tuple[str, dict[str, str]]], offset: int) -> tuple[list, int, bool]:
+    """One read's entries as follow's events, the new offset, and whether following ends here (the
+    reply's end, or a gap the stream no longer holds). Pieces that follow each other are joined:
+    a follower that fell behind catches up in one write, as it does from memory."""
+    events: list = []
+    joined = ""
+    ended = False
+    for _, fields in entries:
+        if "s" in fields:
+            start, text, reached = int(fields["s"]), fields["t"], offset + len(joined)
+            if start > reached:
+                ended = True
+                break
+            joined += text[reached - start :]
+            continue
+        if joined:
+            offset += len(joined)
+            events.append((joined, offset))
+            joined = ""
+        if "end" in fields:
+            ended = True
+            break
+        events.append(fields.get("w", ""))
+    if joined:
+        offset += len(joined)
+        events.append((joined, offset))
+    return events, offset, ended
