@@ -7,7 +7,15 @@ from django.contrib.auth.models import Group
 from api.tokens import token_create
 from conversations.models import Conversation
 from providers.models import ChatModel
+from usage import quotas
 from usage.models import Usage
+
+
+@pytest.fixture
+def still_minute(monkeypatch):
+    """The rate limit's clock held in one minute, so that it does not turn during the test."""
+    monkeypatch.setattr(quotas, "_clock", lambda: 1_800_000_000.0)
+
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,7 +121,7 @@ def test_an_unknown_or_turned_off_model_is_not_found(sdk, upstream):
     assert upstream.completion_requests == []
 
 
-def test_the_rate_limit_is_a_rate_limit_error_with_retry_after(sdk, upstream, settings):
+def test_the_rate_limit_is_a_rate_limit_error_with_retry_after(sdk, upstream, settings, still_minute):
     settings.CHAT_RATE_LIMIT_PER_MINUTE = 1
     ask = {"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": "hi"}]}
     sdk.chat.completions.create(**ask)
