@@ -21,7 +21,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
             expires_at=form.expires_at(),
             store_history=form.cleaned_data["store_history"],
         )
-        # Rendered, not redirected: the token exists in this response and nowhere else.
+        # Rendered, not redirected: the token exists in this response and nowhere else (a redirect
+        # would have to keep it in the session, that is in the database, until the next page).
         created, form = {"token": token, "plain": plain}, TokenForm()
     context = {
         "form": form,
