@@ -278,3 +278,19 @@ def test_a_failed_stored_exchange_keeps_the_question_and_a_labelled_error(api, a
     assert (question.content, reply.status, reply.error_code) == ("hi", "error", "server_error")
     assert reply.error == response.json()["error"]["message"]
     assert "having trouble" in reply.error
+
+
+# --- The admin's Usage page ----------------------------------------------------------------
+
+
+def test_the_usage_page_and_csv_tell_api_calls_from_the_chat_page(client_admin, api, alice, alices_token, upstream):
+    Usage.objects.create(user=alice, model="from-the-page", status="complete", total_tokens=7)
+    _ask(api, alices_token[1])
+
+    export = client_admin.get("/admin/usage/usage/export.csv?source=api")
+    only_api = b"".join(export.streaming_content).decode().splitlines()
+    page = client_admin.get("/admin/usage/usage/?source=api").content.decode()
+
+    assert only_api[0].endswith(",source")
+    assert len(only_api) == 2 and only_api[1].endswith(",api") and "mistralai/mistral-tiny" in only_api[1]
+    assert '<option value="api" selected>API</option>' in page
