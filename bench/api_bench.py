@@ -13,6 +13,7 @@ Procfile's command, DEBUG=0, SQLite), and reports per word:
 
     .venv/bin/python bench/api_bench.py
     .venv/bin/python bench/api_bench.py --streams 1 50 --runs 3 --words 40 --interval-ms 20
+    .venv/bin/python bench/api_bench.py --streams 50 --ramp-ms 1000   # the same streams, not all at once
 
 The exit status is 1 when any stream failed or its text differs from what the upstream sent.
 """
@@ -46,12 +47,14 @@ TOKENS_CODE = (
 )
 
 
-async def one_stream(port: int, path: str, token: str, tag: str, start: asyncio.Event) -> dict:
+async def one_stream(port: int, path: str, token: str, tag: str, start: asyncio.Event, delay: float) -> dict:
     """One streamed completion: each word's (emit µs, arrival µs), the request time, the text."""
     body = json.dumps({"model": "bench/fake", "messages": [{"role": "user", "content": tag}], "stream": True}).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
     conn = await HttpConnection.open(HOST, port)
     await start.wait()
+    if delay:
+        await asyncio.sleep(delay)
     try:
         sent_ns = time.time_ns()
         response = await conn.request("POST", path, headers, body)
@@ -72,9 +75,14 @@ async def one_stream(port: int, path: str, token: str, tag: str, start: asyncio.
     return {"text": text, "words": words, "sent_us": sent_ns // 1000, "tag": tag, "error": "" if done else "no [DONE]"}
 
 
-async def one_run(port: int, path: str, tokens: list[str], upstream_port: int) -> dict:
+async def one_run(port: int, path: str, tokens: list[str], upstream_port: int, ramp_ms: float = 0.0) -> dict:
     start = asyncio.Event()
-    tasks = [asyncio.create_task(one_stream(port, path, token, f"api bench {uuid.uuid4()}", start)) for token in tokens]
+    tasks = [
+        asyncio.create_task(
+            one_stream(port, path, token, f"api bench {uuid.uuid4()}", start, ramp_ms / 1000 * i / len(tokens))
+        )
+        for i, token in enumerate(tokens)
+    ]
     await asyncio.sleep(0.05)
     start.set()
     streams = await asyncio.gather(*tasks)
@@ -152,7 +160,7 @@ async def bench(args, tmp: Path, processes: Processes) -> list[dict]:
             results = []
             for _ in range(args.runs):
                 await wait_for_quiet(args.quiet_percent, args.quiet_wait, pids)
-                results.append(await one_run(port, path, tokens[:streams], upstream_port))
+                results.append(await one_run(port, path, tokens[:streams], upstream_port, args.ramp_ms))
             row[label] = summary(results)
             show(label, row[label])
         added_first = row["chatsite"]["first_p50"] - row["direct"]["first_p50"]
@@ -174,6 +182,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--words", type=int, default=40, help="words per reply (default 40)")
     parser.add_argument("--interval-ms", type=float, default=20.0, help="time between words (default 20)")
     parser.add_argument("--first-token-ms", type=float, default=0.0, help="upstream delay before the first word")
+    parser.add_argument("--ramp-ms", type=float, default=0.0, help="spread the requests over this long (default 0)")
     parser.add_argument("--runs", type=int, default=3, help="runs per concurrency and path (default 3)")
     parser.add_argument("--source", default="worktree", help="the working tree (default) or a commit")
     add_app_options(parser, each="run", writes="the summaries")
