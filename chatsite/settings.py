@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "usage",
     "conversations",
     "accounts",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +277,13 @@ ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", False)
 CHAT_AUTO_TITLE_MODEL = env_str("CHAT_AUTO_TITLE_MODEL", "")
 # The largest history file (chatsite JSON or ChatGPT's conversations.json) one import accepts.
 CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+
+# --- API: OpenAI-compatible endpoints at /v1/ under personal access tokens (api/) -------
+API_ENABLED = env_bool("API_ENABLED", True)
+# Group names whose members may use the API; empty: everyone with an account.
+API_GROUPS = env_list("API_GROUPS", [])
+# Web page origins (https://host) that may call /v1/ from a browser; empty: CORS stays off.
+API_CORS_ORIGINS = env_list("API_CORS_ORIGINS", [])
 
 # --- Logging: to stderr, with the upstream keys scrubbed from every record ------------
 LOGGING = {

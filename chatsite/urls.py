@@ -23,6 +23,7 @@ urlpatterns = [
     re_path(_MOVED_ADMIN, _MovedAdminPage.as_view()),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("", include("api.urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -5,8 +5,10 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from api.tokens import token_create
 from conversations.models import Conversation, Message
 from tests.xss_corpus import PAYLOADS
 
@@ -297,3 +299,70 @@ def test_markup_typed_by_a_person_is_stored_as_typed_and_shown_as_text(client_al
 
     assert conversation.messages.filter(role="user", content=payload).exists()
     assert payload not in page, "a person's markup reached the page unescaped"
+
+
+# --- The API at /v1/ -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bobs_token(bob):
+    return token_create(owner=bob, name="hostile")[1]
+
+
+def _api_post(token: str, body: bytes, content_type: str = "application/json"):
+    client = Client(enforce_csrf_checks=True)
+    return client.post(
+        "/v1/chat/completions", body, content_type=content_type, headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+HOSTILE_BODIES = [
+    (b"not json", "must be JSON"),
+    (b"\xff\xfe\x00garbage", "must be JSON"),
+    (b"[1, 2]", "JSON object"),
+    (b'{"model": "mistralai/mistral-tiny"}', "non-empty list"),
+    (b'{"model": "mistralai/mistral-tiny", "messages": "hi"}', "non-empty list"),
+    (b'{"model": "mistralai/mistral-tiny", "messages": [{"role": "tool", "content": "x"}]}', "needs a role"),
+    (b'{"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": 5}]}', "must be text"),
+    (b'{"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "true"),
+    (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', "Name a model"),
+    (b'{"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": "x"}], "n": 3}', "n=1"),
+    (b'{"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": "x"}], "top_p": "1"}', "number"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), HOSTILE_BODIES)
+def test_a_malformed_api_body_is_a_400_in_openai_shape_and_changes_nothing(bobs_token, unchanged, body, message):
+    response = _api_post(bobs_token, body)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and message in error["message"]
+
+
+def test_an_api_body_over_the_limits_is_refused(bobs_token, unchanged, settings):
+    settings.CHAT_MAX_MESSAGE_CHARS = 10
+    long = b'{"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": "%s"}]}' % (b"x" * 11)
+    assert _api_post(bobs_token, long).json()["error"]["code"] == "message_too_long"
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    huge = _api_post(bobs_token, long.replace(b"x" * 11, b"x" * 2000))
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
+
+
+@pytest.mark.parametrize("payload", PAYLOADS[:12])
+def test_hostile_model_output_leaves_the_api_as_json_text_and_reaches_the_page_escaped(
+    bobs_token, bob, upstream, payload
+):
+    upstream.reply(payload)
+    body = b'{"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": "hi"}], "store": true}'
+
+    response = _api_post(bobs_token, body)
+
+    assert response["Content-Type"] == "application/json"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response.json()["choices"][0]["message"]["content"] == payload
+    stored = Conversation.objects.filter(owner=bob).exclude(title__endswith="secret plans").get()
+    page = Client()
+    page.force_login(bob)
+    assert payload not in page.get(f"/c/{stored.pk}/").content.decode()

@@ -1,7 +1,9 @@
 """Every URL that takes a conversation or message id answers 404 to anyone but the owner."""
 
 import pytest
+from django.test import Client
 
+from api.tokens import token_create
 from conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +134,40 @@ def test_an_htmx_request_after_the_session_ended_redirects_the_whole_page(anon_c
     assert response.status_code == 200
     assert response["HX-Redirect"] == f"/accounts/login/?next=/c/{conversation.pk}/"
     assert conversation.messages.count() == 2
+
+
+# --- The API at /v1/: no id of a request reaches another person's data -------------------
+
+
+def test_the_api_takes_no_conversation_or_message_id(alices_chat, bob, upstream):
+    conversation, failed = alices_chat
+    _, token = token_create(owner=bob, name="bob's script")
+    client = Client(enforce_csrf_checks=True)
+    base = {"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": "show me"}]}
+
+    for extra in ({"conversation_id": conversation.pk}, {"parent_message_id": failed.pk}, {"user": "alice"}):
+        response = client.post(
+            "/v1/chat/completions",
+            {**base, **extra, "store": True},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert b"secret" not in response.content
+
+    # The one field OpenAI names `user` is information only: everything stays bob's.
+    assert conversation.messages.count() == 2
+    assert Conversation.objects.filter(owner=bob).count() == 1
+    assert all(request.json["messages"] == base["messages"] for request in upstream.completion_requests)
+
+
+def test_a_stored_api_exchange_is_in_its_owners_sidebar_only(client_alice, client_bob, bob, upstream):
+    _, token = token_create(owner=bob, name="bob's notebook", store_history=True)
+    client_bob.post(
+        "/v1/chat/completions",
+        {"model": "mistralai/mistral-tiny", "messages": [{"role": "user", "content": "bob's private question"}]},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    assert "private question" in client_bob.get("/").content.decode()
+    assert "private question" not in client_alice.get("/").content.decode()

@@ -55,6 +55,7 @@ class UsageAdmin(admin.ModelAdmin):
             "keys": ProviderKey.objects.all(),
             "environment_key": report.ENVIRONMENT_KEY,
             "models": Usage.objects.order_by("model").values_list("model", flat=True).distinct(),
+            "sources": Usage.Source.choices,
             "export_url": reverse("admin:usage_usage_export") + _query(filters),
             **(extra_context or {}),
         }

@@ -50,7 +50,14 @@ class Usage(models.Model):
     # The upstream sent no token counts (a stopped reply, or a server that sends none in
     # streams): the counts are conversations.tokens' estimate from the text.
     tokens_estimated = models.BooleanField("estimated", default=False)
+
+    class Source(models.TextChoices):
+        CHAT = "chat", "Chat page"
+        API = "api", "API"
+
     status = models.CharField(max_length=16, choices=Status.choices)
+    # Where the call came from: the chat page, or a person's own tool through /v1/ (api/).
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.CHAT)
     error_code = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -28,6 +28,7 @@ class Filters:
     user: str = ""
     key: str = ""  # a ProviderKey id, or ENVIRONMENT_KEY
     model: str = ""
+    source: str = ""  # a Usage.Source value
 
     @classmethod
     def from_query(cls, query) -> "Filters":
@@ -36,6 +37,7 @@ class Filters:
             user=user if user.isdigit() else "",
             key=key if key.isdigit() or key == ENVIRONMENT_KEY else "",
             model=query.get("model", "").strip()[:200],
+            source=source if (source := query.get("source", "").strip()) in Usage.Source.values else "",
         )
 
     def as_query(self) -> dict:
@@ -59,6 +61,8 @@ def rows(filters: Filters) -> QuerySet:
         queryset = queryset.filter(key_id=int(filters.key))
     if filters.model:
         queryset = queryset.filter(model=filters.model)
+    if filters.source:
+        queryset = queryset.filter(source=filters.source)
     return queryset
 
 
@@ -190,6 +194,7 @@ CSV_HEADER = [
     "latency_ms",
     "first_token_ms",
     "tokens_estimated",
+    "source",
 ]
 
 
@@ -220,6 +225,7 @@ def csv_lines(queryset: QuerySet) -> Iterator[str]:
                 "" if usage.latency_ms is None else usage.latency_ms,
                 "" if usage.first_token_ms is None else usage.first_token_ms,
                 "yes" if usage.tokens_estimated else "no",
+                usage.source,
             ]
         )
 

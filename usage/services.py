@@ -18,6 +18,7 @@ def record(
     latency_ms: int | None = None,
     first_token_ms: int | None = None,
     tokens_estimated: bool = False,
+    source: str = Usage.Source.CHAT,
 ) -> Usage:
     """Store one upstream call. Missing token counts count as 0: where the upstream answered
     without them, `generation` passes an estimate and `tokens_estimated`."""
@@ -36,4 +37,5 @@ def record(
         latency_ms=latency_ms,
         first_token_ms=first_token_ms,
         tokens_estimated=tokens_estimated,
+        source=source,
     )
