@@ -35,7 +35,7 @@ def _executor() -> ThreadPoolExecutor:
                 max_workers=settings.CHAT_MAX_GENERATIONS, thread_name_prefix="chatsite-generation"
             )
             threading.Thread(target=_save_forever, name="chatsite-stream-saver", daemon=True).start()
-            relay.listen(cancel)
+            relay.listen(_stop_heard)
         return _pool
 
 
@@ -84,6 +84,16 @@ def stop(message_id: int) -> None:
     """Stop a reply wherever it is generated: here at once, on another process through the bus."""
     if not cancel(message_id):
         relay.request_stop(message_id)
+
+
+def _stop_heard(message_id: int) -> None:
+    """Stop pressed on another process, heard on the bus: the listener thread must outlive any error."""
+    try:
+        cancel(message_id)
+    except Exception:
+        logger.exception("stopping message %s failed", message_id)
+    finally:
+        connections.close_all()  # the listener thread's: it lives as long as the process
 
 
 def cancel(message_id: int) -> bool:
