@@ -4,11 +4,19 @@ Streamed replies hold one connection (and one worker thread) each for as long as
 written, and the work is waiting on sockets, not computing. So chatsite runs the gthread
 worker with many threads. One process by default: a reply generated in the same process as
 the stream that follows it is relayed from memory, piece by piece; a stream served by another
-process reads the reply from the database every CHAT_STREAM_SAVE_INTERVAL_MS. Raise
-WEB_CONCURRENCY for more processes when requests other than streams need more CPU.
+process follows it over the Redis bus (REDIS_URL), or without Redis reads it from the database
+every CHAT_STREAM_SAVE_INTERVAL_MS. Raise WEB_CONCURRENCY for more processes when requests
+other than streams need more CPU.
+
+SIGTERM (a restart, a deploy) is graceful: the listening socket is closed at once, so no new
+request (and no new reply) reaches the process; open streams and running replies get
+graceful_timeout to end. `worker_exit` then waits for the replies still being written and says
+so in the log; a reply that outlives graceful_timeout is killed with the worker, and with the
+bus its lease runs out and it is shown interrupted with Retry within seconds.
 """
 
 import os
+import sys
 from pathlib import Path
 
 from chatsite.env import load_env_file
@@ -36,3 +44,15 @@ def when_ready(server):
     # The address in words once it is bound: HOST and PORT may come from .env, which make does not read.
     for listener in server.LISTENERS:
         server.log.info("chatsite is serving on %s/", listener)
+
+
+def worker_exit(server, worker):
+    # Streams have ended; replies may still be writing (a reply outlives the stream whose browser
+    # went away). The master kills the worker at graceful_timeout, whatever is left.
+    generation = sys.modules.get("conversations.generation")
+    if generation is None:  # the master (for a worker already gone), or the app never loaded
+        return
+    running = generation.drain(0)
+    if running:
+        server.log.info("waiting for %d replies being written before exiting", running)
+        server.log.info("replies left unfinished at exit: %d", generation.drain(graceful_timeout))

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common.sse import format_event
 
 WORD_PLACEHOLDER = "@@word@@"  # what json.dumps writes as it is
-STATS: dict = {"requests": 0, "replies": {}, "emit_late_us": []}
+STATS: dict = {"requests": 0, "replies": {}, "emit_late_us": [], "closed_us": {}}
 
 
 def _event_prefix(response_id: str, created: int, model: str) -> tuple[bytes, bytes]:
@@ -93,7 +93,7 @@ class Upstream:
                         headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length") or 0)
                 raw = await reader.readexactly(length) if length else b""
-                keep_alive = await self.respond(writer, method, path, raw)
+                keep_alive = await self.respond(writer, method, path, raw, reader)
                 if not keep_alive or headers.get("connection", "").lower() == "close":
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -101,7 +101,7 @@ class Upstream:
         finally:
             writer.close()
 
-    async def respond(self, writer: asyncio.StreamWriter, method: str, path: str, raw: bytes) -> bool:
+    async def respond(self, writer: asyncio.StreamWriter, method: str, path: str, raw: bytes, reader=None) -> bool:
         """Answer one request; False when the connection must close after it."""
         if method == "GET" and path == "/__stats":
             self._send(writer, 200, json.dumps(STATS).encode())
@@ -121,17 +121,24 @@ class Upstream:
         if not body.get("stream"):
             self._send(writer, 400, b'{"error": {"message": "The bench upstream only streams."}}')
             return True
-        await self.stream(writer, body)
+        await self.stream(writer, body, reader)
         return self.framing == "chunked"
 
     def _send(self, writer: asyncio.StreamWriter, status: int, payload: bytes) -> None:
         head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         writer.write(head.encode() + payload)
 
-    async def stream(self, writer: asyncio.StreamWriter, body: dict) -> None:
+    async def stream(self, writer: asyncio.StreamWriter, body: dict, reader=None) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         tag = _last_user_message(body)
+        # The client sends nothing while it reads a stream: a read that ends is the client
+        # closing the connection (Stop), stamped at once in closed_us.
+        closed = asyncio.ensure_future(reader.read(1)) if reader is not None else None
+        if closed is not None:
+            closed.add_done_callback(
+                lambda done: done.cancelled() or STATS["closed_us"].setdefault(tag, time.time_ns() // 1000)
+            )
         model = str(body.get("model") or "bench/fake")
         response_id, created = f"gen-bench-{uuid.uuid4().hex[:12]}", int(time.time())
         prefix, suffix = _event_prefix(response_id, created, model)
@@ -159,8 +166,10 @@ class Upstream:
             word = b"ts%d " % now_us
             writer.write(frame(prefix + word + suffix))
             sent.append(word.decode())
-            if writer.transport.is_closing():
+            if writer.transport.is_closing() or (closed is not None and closed.done()):
                 break
+        if closed is not None:
+            closed.cancel()  # before the end is written: the client's next request is not read here
         for event in _final_events(response_id, created, model, self.words):
             writer.write(frame(event))
         if chunked:

@@ -244,6 +244,12 @@ AIMLAPI_BREAKER_COOLDOWN = env_float("AIMLAPI_BREAKER_COOLDOWN", 30.0, minimum=1
 # drop the old one). Unset: keys cannot be stored in the admin; AIMLAPI_API_KEY still works.
 FIELD_ENCRYPTION_KEY = env_fernet_keys("FIELD_ENCRYPTION_KEY")
 
+# The bus of live replies between processes (conversations.generation.relay): REDIS_URL by
+# default, another Redis where the cache's should not carry it; "off" keeps the database path.
+CHAT_BUS_REDIS_URL = env_str("CHAT_BUS_REDIS_URL", REDIS_URL)
+if CHAT_BUS_REDIS_URL == "off":
+    CHAT_BUS_REDIS_URL = ""
+
 # --- Chat -----------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 20000, minimum=1)
 # Replies are streamed from the upstream; 0 asks for whole replies, for upstreams that cannot stream.

@@ -21,7 +21,7 @@ from typing import NamedTuple
 # nothing else of the project; two packages of one layer import neither the other. A package of
 # the table that is not in the tree yet is no error.
 LAYERS = (
-    ("common",),  # helpers: cache counters, SSE, clock, secrets registry, error pages, request defences
+    ("common",),  # helpers: cache counters, SSE, clock, secrets registry, error pages, request defences, the Redis bus
     ("providers",),  # the upstream client (providers/upstream/), keys, the model catalogue
     ("usage",),  # usage rows, quotas, the report
     ("conversations", "accounts"),  # the chat; sign-in, sign-up, throttles, password pages

@@ -23,6 +23,7 @@ import itertools
 import json
 import random
 import re
+import select
 import socket
 import threading
 import time
@@ -75,6 +76,8 @@ class FakeUpstream:
         record: bool = True,
     ):
         self.requests: list[RecordedRequest] = []
+        # time.monotonic() of each streamed answer whose client closed the connection mid-way (Stop).
+        self.disconnects: list[float] = []
         self.delay = delay  # seconds between the words of an unscripted streamed echo
         self.faults = faults
         self.fault_kinds = fault_kinds
@@ -107,6 +110,7 @@ class FakeUpstream:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.disconnects.clear()
 
     # --- scripting: each call queues the answer to one future request ---------------------
     def reply(
@@ -292,8 +296,11 @@ def _handler_for(upstream: FakeUpstream):
             try:
                 for chunk in chunks[: len(pieces)]:
                     self._event(json.dumps(chunk))
-                    if action.seconds:
-                        time.sleep(action.seconds)
+                    if action.seconds and self._client_left_within(action.seconds):
+                        with upstream._lock:
+                            upstream.disconnects.append(time.monotonic())
+                        self.close_connection = True
+                        return
                 if action.end == "drop":
                     self.close_connection = True
                     return
@@ -309,6 +316,16 @@ def _handler_for(upstream: FakeUpstream):
                 self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client went away (Stop): nothing to finish
+
+        def _client_left_within(self, seconds: float) -> bool:
+            """Wait between two pieces, noticing at once when the client closes the connection."""
+            readable, _, _ = select.select([self.connection], [], [], seconds)
+            if not readable:
+                return False
+            try:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
 
         def _event(self, data: str) -> None:
             payload = sse.format_event(data).encode()

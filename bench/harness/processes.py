@@ -112,8 +112,9 @@ def process_tree(pid: int) -> list[int]:
 
 
 def bench_cpu_seconds(pids: dict) -> float:
-    """CPU time of gunicorn (master and workers), the fake upstream and this process."""
-    return cpu_seconds([*process_tree(pids["gunicorn"]), pids["upstream"]]) + sum(os.times()[:2])
+    """CPU time of the bench's processes (each gunicorn with its workers) and of this process."""
+    trees = [process_tree(pid) if name.startswith("gunicorn") else [pid] for name, pid in pids.items()]
+    return cpu_seconds([pid for tree in trees for pid in tree]) + sum(os.times()[:2])
 
 
 async def wait_for_quiet(limit_percent: float, patience: float, pids: dict, *, quiet_seconds: int = 3) -> None:

@@ -70,7 +70,7 @@ async def _converse(user: User, conversation: Conversation) -> None:
         # EventSource: a plain GET on the same (kept-alive) connection, offset 0.
         if conn.closed:
             conn = await HttpConnection.open(HOST, user.port)
-        headers = user.event_source_headers()
+        headers = {**user.event_source_headers(), **user.stream_route(posted)}
         conversation.stream = await conn.request("GET", match.group(1) + "?offset=0", headers)
         if conversation.stream.status != 200:
             raise RuntimeError(f"the stream answered {conversation.stream.status}")
@@ -125,6 +125,11 @@ async def loop_lag(samples: list[float], stop: asyncio.Event) -> None:
         samples.append((time.perf_counter() - before - 0.005) * 1000)
 
 
+def _tree(name: str, pid: int) -> list[int]:
+    """A gunicorn is its master and its workers; any other process is itself."""
+    return process_tree(pid) if name.startswith("gunicorn") else [pid]
+
+
 async def one_run(
     args, run: int, users: list[User], pids: dict, upstream_port: int, db: Path, samples: list | None = None
 ) -> RunResult:
@@ -146,7 +151,7 @@ async def one_run(
     lag: list[float] = []
     lag_task = asyncio.create_task(loop_lag(lag, stop))
     await asyncio.sleep(0.05)
-    cpu_before = {name: cpu_seconds(process_tree(pid) if name == "gunicorn" else [pid]) for name, pid in pids.items()}
+    cpu_before = {name: cpu_seconds(_tree(name, pid)) for name, pid in pids.items()}
     client_before = sum(os.times()[:2])
     machine_before = machine_busy_seconds(interrupts=False)
     interrupts_before = machine_busy_seconds() - machine_before
@@ -154,10 +159,7 @@ async def one_run(
     start.set()
     conversations = await asyncio.gather(*tasks)
     wall = time.monotonic() - wall_before
-    cpu = {
-        name: cpu_seconds(process_tree(pid) if name == "gunicorn" else [pid]) - cpu_before[name]
-        for name, pid in pids.items()
-    }
+    cpu = {name: cpu_seconds(_tree(name, pid)) - cpu_before[name] for name, pid in pids.items()}
     cpu["client"] = sum(os.times()[:2]) - client_before
     machine = machine_busy_seconds(interrupts=False)
     interrupts = machine_busy_seconds() - machine - interrupts_before

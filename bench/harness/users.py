@@ -92,6 +92,10 @@ class User:
         """The headers of the browser's EventSource GET of a reply's stream."""
         return self._headers(Accept="text/event-stream", Referer=self.origin + "/", **{"Cache-Control": "no-cache"})
 
+    def stream_route(self, posted: Response) -> dict:
+        """Extra headers of the stream's GET, given the POST's response (none: wherever it lands)."""
+        return {}
+
     def _keep_cookies(self, response: Response) -> None:
         for name, value in response.headers:
             if name == "set-cookie":

@@ -11,15 +11,20 @@ the database otherwise (another process generates it; it is read at the save int
 browser that goes away changes nothing: the reply is finished and saved either way. Each call
 writes a usage row (calls); a first reply may then get a model-made title (titles).
 
-Stop (`cancel`) closes the upstream connection of a reply generated in this process; a Stop
-handled by another process sets `stop_requested` in the database, which the generator sees at
-the saver's next round. A process that exits waits for its replies to finish (the pool's threads are
-not daemons); one that is killed leaves them unfinished, and after the stale limit they are
-shown as interrupted with Retry.
+With the Redis bus (relay; CHAT_BUS_REDIS_URL, REDIS_URL by default), every piece is also
+appended to the reply's stream, and `follow` on another process reads it there as it arrives;
+the database is then the record, not the way across.
+
+Stop (`stop`) closes the upstream connection of a reply generated in this process (`cancel`);
+one generated elsewhere hears it at once over the bus, and at the saver's next round through
+`stop_requested` in the database either way. A process that exits waits for its replies to finish
+(the pool's threads are not daemons); one that is killed leaves them unfinished: with the bus
+their leases run out and they are marked interrupted with Retry within seconds, without it
+they are shown so after the stale limit.
 """
 
 from conversations.generation.live import Waiting, follow
-from conversations.generation.pool import UNEXPECTED_ERROR, cancel, start
+from conversations.generation.pool import UNEXPECTED_ERROR, cancel, drain, start, stop
 from conversations.generation.slots import TooManyStreams, stream_slots
 
 __all__ = [
@@ -27,7 +32,9 @@ __all__ = [
     "TooManyStreams",
     "Waiting",
     "cancel",
+    "drain",
     "follow",
     "start",
+    "stop",
     "stream_slots",
 ]

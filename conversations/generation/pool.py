@@ -1,5 +1,6 @@
-"""The worker pool: one thread per reply, at most CHAT_MAX_GENERATIONS at once, and the saver
-thread beside them; `start` and `cancel` are the ways in."""
+"""The worker pool: one thread per reply, at most CHAT_MAX_GENERATIONS at once, the saver
+thread beside them (which also holds the replies' leases on the bus), and the bus's control
+listener; `start`, `stop` and `cancel` are the ways in."""
 
 import logging
 import threading
@@ -9,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from conversations.generation import relay
 from conversations.generation.live import Live, release_connection, running, running_lock
 from conversations.generation.saver import save, save_progress
 from conversations.generation.titles import retitle
@@ -33,12 +35,20 @@ def _executor() -> ThreadPoolExecutor:
                 max_workers=settings.CHAT_MAX_GENERATIONS, thread_name_prefix="chatsite-generation"
             )
             threading.Thread(target=_save_forever, name="chatsite-stream-saver", daemon=True).start()
+            relay.listen(_stop_heard)
         return _pool
 
 
 def _save_forever() -> None:
+    renewed = 0.0
     while True:
         time.sleep(settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000)
+        if time.monotonic() - renewed >= relay.RENEW_SECONDS:
+            renewed = time.monotonic()
+            try:
+                relay.keep_alive(list(running))
+            except Exception:
+                logger.exception("renewing the replies' leases failed")
         # The saver must outlive any error: without it no reply would be saved as it streams.
         try:
             for message_id in save_progress():
@@ -54,10 +64,36 @@ def _save_forever() -> None:
 
 def start(message_id: int) -> None:
     """Generate the reply of a stored `pending` assistant message in the background."""
-    live = Live()
+    live = Live(bus=relay.Publisher(message_id))
+    live.bus.begin()
     with running_lock:
         running[message_id] = live
     _executor().submit(_run, message_id, live)
+
+
+def drain(timeout: float) -> int:
+    """Wait up to `timeout` seconds for every reply of this process to be saved (a graceful
+    restart); returns how many are still running."""
+    deadline = time.monotonic() + timeout
+    while running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return len(running)
+
+
+def stop(message_id: int) -> None:
+    """Stop a reply wherever it is generated: here at once, on another process through the bus."""
+    if not cancel(message_id):
+        relay.request_stop(message_id)
+
+
+def _stop_heard(message_id: int) -> None:
+    """Stop pressed on another process, heard on the bus: the listener thread must outlive any error."""
+    try:
+        cancel(message_id)
+    except Exception:
+        logger.exception("stopping message %s failed", message_id)
+    finally:
+        connections.close_all()  # the listener thread's: it lives as long as the process
 
 
 def cancel(message_id: int) -> bool:
@@ -91,6 +127,7 @@ def _run(message_id: int, live: Live) -> None:
         with live.changed:
             live.finished = True
             live.changed.notify_all()
+        live.bus.end()
         try:
             # After the followers have their `done`; before the reply counts as idle.
             retitle(message_id)

@@ -172,7 +172,7 @@ def message_retry(*, message: Message) -> Message:
 def message_stop(*, message: Message) -> None:
     """Stop a reply being written; the text so far is kept and the reply is marked stopped."""
     Message.objects.filter(pk=message.pk, status__in=Message.IN_PROGRESS).update(stop_requested=True)
-    generation.cancel(message.pk)
+    generation.stop(message.pk)
 
 
 def conversation_switch(*, conversation: Conversation, message: Message) -> Conversation:
