@@ -57,11 +57,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-from harness import GUNICORN, PYTHON, ROOT
+from harness import PYTHON, ROOT
 from harness.app import app_environment, manage, prepare_app, prepare_database, serve, source_description
 from harness.client import fetch_json, wait_until_up
 from harness.durability import CHECK_SCRIPT, Person, Totals, Turn, check, missed_targets
-from harness.processes import Processes, bench_run, free_port
+from harness.processes import Processes, free_port, run_bench
 from harness.report import percentile
 from harness.users import sign_in_all
 
@@ -229,15 +229,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not GUNICORN.exists():
-        print(f"{GUNICORN} is missing: install requirements.txt into .venv first", file=sys.stderr)
-        return 2
-    try:
-        with bench_run("chatsite-harness-", keep=args.keep, kept="gunicorn-*.log, up.log, db.sqlite3") as run:
-            report = asyncio.run(harness(args, *run))
-    except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
-        return 130
+    report = run_bench(harness, args, prefix="chatsite-harness-", kept="gunicorn-*.log, up.log, db.sqlite3")
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

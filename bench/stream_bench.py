@@ -52,11 +52,11 @@ import secrets
 import sys
 from pathlib import Path
 
-from harness import BENCH, GUNICORN, HOST, PYTHON
+from harness import BENCH, HOST, PYTHON
 from harness.app import app_environment, prepare_app, prepare_database, serve, source_description
 from harness.client import wait_until_up
 from harness.options import add_app_options
-from harness.processes import Processes, bench_run, free_port, wait_for_quiet
+from harness.processes import Processes, free_port, run_bench, wait_for_quiet
 from harness.relay import one_run
 from harness.report import RunResult, print_summary
 from harness.users import User, sign_in_all
@@ -170,15 +170,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not GUNICORN.exists():
-        print(f"{GUNICORN} is missing: install requirements.txt into .venv first", file=sys.stderr)
-        return 2
-    try:
-        with bench_run("chatsite-bench-", keep=args.keep, kept="gunicorn.log, upstream.log, db.sqlite3") as run:
-            summaries = asyncio.run(bench(args, *run))
-    except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
-        return 130
+    summaries = run_bench(bench, args, prefix="chatsite-bench-", kept="gunicorn.log, upstream.log, db.sqlite3")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": summaries}))
     failed = any(

@@ -7,12 +7,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 
-from . import HOST
+from . import GUNICORN, HOST
 
 
 class Processes:
@@ -64,6 +65,23 @@ def bench_run(prefix: str, *, keep: bool, kept: str) -> Iterator[tuple[Path, Pro
             print(f"Kept {tmp} ({kept}).")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_bench(work: Callable[..., Coroutine], args, *, prefix: str, kept: str):
+    """`work(args, directory, processes)` in a `bench_run`: what each benchmark's main does.
+
+    Exits with 2 when the venv has no gunicorn and with 130 on Ctrl+C or SIGTERM (the children
+    are stopped either way); otherwise returns what `work` returned.
+    """
+    if not GUNICORN.exists():
+        print(f"{GUNICORN} is missing: install requirements.txt into .venv first", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        with bench_run(prefix, keep=args.keep, kept=kept) as run:
+            return asyncio.run(work(args, *run))
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 def free_port() -> int:
