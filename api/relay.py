@@ -130,11 +130,7 @@ class Call:
 
     def _ended(self, status: str, text: str | None, counts: dict, *, finish: str = "", error=None, **times) -> dict:
         """Write the usage row (and the stored turn's reply); return the usage the caller is told."""
-        estimated = text is not None and not counts
-        if estimated:  # the upstream sent no counts: chatsite's estimate, as on the page
-            prompt = tokens.estimate_messages(self.chat.messages)
-            counts = {"prompt_tokens": prompt, "completion_tokens": tokens.estimate(text)}
-            counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
+        counts, estimated = tokens.counts_or_estimate(counts, messages=self.chat.messages, text=text)
         if error is None or error.code != "no_key":  # no key: nothing was sent
             record(
                 user_id=self.user.pk,
@@ -149,7 +145,7 @@ class Call:
             )
         if self.turn is not None:
             history.turn_end(self.turn, status=status, text=text or "", error=error, config=self.config, finish=finish)
-        return {name: counts.get(name, 0) for name in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        return {name: counts.get(name, 0) for name in tokens.COUNTS}
 
 
 def _seconds_to_tomorrow(now: datetime | None = None) -> int:

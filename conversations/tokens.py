@@ -46,3 +46,19 @@ def estimate_message(message: dict) -> int:
 def estimate_messages(messages: list[dict]) -> int:
     """Tokens of a request's `messages`, the reply's opening included."""
     return sum(estimate_message(message) for message in messages) + REPLY_PRIMING
+
+
+COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def counts_or_estimate(counts: dict, *, messages: list[dict], text: str | None) -> tuple[dict, bool]:
+    """A call's token counts for its usage row, and whether they are estimated.
+
+    The upstream's counts when it sent any; else, for a call it answered (`text` is not None:
+    a stopped reply, a server that sends no usage in streams), the estimate from the request
+    and the text; else (nothing was answered) the counts as they are.
+    """
+    if text is None or any(counts.get(name) is not None for name in COUNTS):
+        return counts, False
+    prompt, completion = estimate_messages(messages), estimate(text)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}, True

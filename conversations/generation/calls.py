@@ -25,12 +25,8 @@ class Call:
         """`text`: what the upstream answered, when it answered at all; with no token counts
         from it (Stop closed the stream before its usage chunk, or the server sends none), the
         counts are estimated from the request and `text` (conversations.tokens)."""
-        counts = ("prompt_tokens", "completion_tokens", "total_tokens")
-        estimated = text is not None and all(stats.get(name) is None for name in counts)
-        if estimated:
-            stats["prompt_tokens"] = tokens.estimate_messages(self.messages)
-            stats["completion_tokens"] = tokens.estimate(text)
-            stats["total_tokens"] = stats["prompt_tokens"] + stats["completion_tokens"]
+        given = {name: stats.get(name) for name in tokens.COUNTS}
+        counts, estimated = tokens.counts_or_estimate(given, messages=self.messages, text=text)
         try:
             record(
                 user_id=self.message.conversation.owner_id,
@@ -39,9 +35,7 @@ class Call:
                 message_id=self.message.pk,
                 status=status,
                 error_code=error_code,
-                prompt_tokens=stats.get("prompt_tokens"),
-                completion_tokens=stats.get("completion_tokens"),
-                total_tokens=stats.get("total_tokens"),
+                **counts,
                 latency_ms=stats.get("latency_ms"),
                 first_token_ms=stats.get("first_token_ms"),
                 tokens_estimated=estimated,

@@ -45,6 +45,8 @@ def bus() -> Bus | None:
     global _bus
     if not settings.CHAT_BUS_REDIS_URL:
         return None
+    if _bus is not None:  # every piece of every reply asks: no lock once it exists
+        return _bus
     with _bus_lock:
         if _bus is None:
             _bus = Bus(settings.CHAT_BUS_REDIS_URL)
