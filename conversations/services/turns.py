@@ -181,6 +181,17 @@ def message_stop(*, message: Message) -> None:
     generation.stop(message.pk)
 
 
+def replies_stop(*, owner) -> int:
+    """Stop every reply being written for `owner` (their access ended), wherever it is generated;
+    each keeps its text so far and is marked stopped. Returns how many were asked to stop."""
+    writing = Message.objects.filter(conversation__owner=owner, status__in=Message.IN_PROGRESS)
+    message_ids = list(writing.values_list("pk", flat=True))
+    Message.objects.filter(pk__in=message_ids, status__in=Message.IN_PROGRESS).update(stop_requested=True)
+    for message_id in message_ids:
+        generation.stop(message_id)
+    return len(message_ids)
+
+
 def conversation_switch(*, conversation: Conversation, message: Message) -> Conversation:
     """Show the branch through `message` (one of the "2/3" alternatives), down to its newest reply."""
     conversation.current_message_id = latest_leaf_under(conversation, message.pk)
