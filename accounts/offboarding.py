@@ -17,6 +17,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,22 +30,25 @@ audit = logging.getLogger("chatsite.audit")
 def sessions_end(*, user) -> int:
     """Delete every session of `user` in the session store; returns how many there were.
 
-    Sessions name their user only inside their encoded data, so the unexpired ones are read
-    through: this costs a moment per ten thousand sessions, once per deactivation. A store that
-    cannot be listed (sessions only in the cache, or in signed cookies) is left to the
-    backend's refusal on the next request.
+    Sessions name their user only inside their signed data, so the unexpired ones are read
+    through, once per deactivation (bench figures in the README), and the person's are deleted
+    together: the rows, and with cached_db their cached copies, which every process reads. A
+    store that cannot be listed (sessions only in the cache, or in signed cookies) is left to
+    the backend's refusal on the next request.
     """
     store = import_module(settings.SESSION_ENGINE).SessionStore
     if not hasattr(store, "get_model_class"):
         return 0
-    rows = store.get_model_class().objects.filter(expire_date__gt=timezone.now())
-    ended = 0
-    for row in rows.only("session_key", "session_data").iterator(chunk_size=2000):
-        data = store().decode(row.session_data)
-        if data.get(SESSION_KEY) == str(user.pk):  # Django stores the id as a string
-            store(session_key=row.session_key).delete()  # the cached copy too (cached_db)
-            ended += 1
-    return ended
+    model = store.get_model_class()
+    rows = model.objects.filter(expire_date__gt=timezone.now()).values_list("session_key", "session_data")
+    decoder, user_id = store(), str(user.pk)  # Django keeps the id as a string
+    keys = [key for key, data in rows.iterator(chunk_size=2000) if decoder.decode(data).get(SESSION_KEY) == user_id]
+    if not keys:
+        return 0
+    model.objects.filter(session_key__in=keys).delete()
+    if hasattr(store, "cache_key_prefix"):  # cached_db: the copies every process reads first
+        caches[settings.SESSION_CACHE_ALIAS].delete_many([store.cache_key_prefix + key for key in keys])
+    return len(keys)
 
 
 def access_end(*, user) -> int:
