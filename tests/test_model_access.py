@@ -74,6 +74,25 @@ def test_superusers_may_use_every_model(admin_user, bob, models):
     assert not catalogue.may_use(bob, SECRET)
 
 
+def test_a_new_chat_of_someone_outside_the_default_models_groups_starts_on_a_model_they_may_use(
+    client_bob, bob, research, upstream, models
+):
+    tiny, _ = models
+    tiny.groups_only = True
+    tiny.save()
+    tiny.groups.add(research)
+    ChatModel.objects.create(model_id="open/model", display_name="An Open Model")
+
+    page = client_bob.get("/").content.decode()
+    response = client_bob.post("/c/", {"content": "Hi", "client_id": str(uuid.uuid4())}, htmx=True)
+    settle()
+
+    assert '<option value="open/model" selected>' in page and _option("mistralai/mistral-tiny") not in page
+    assert response.status_code == 200
+    assert Conversation.objects.get(owner=bob).model == "open/model"
+    assert [request.json["model"] for request in upstream.completion_requests] == ["open/model"]
+
+
 # --- Sending -----------------------------------------------------------------------------
 def test_a_group_member_may_start_a_chat_with_a_kept_model(client_alice, alice, upstream, models):
     response = client_alice.post(
