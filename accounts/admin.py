@@ -1,13 +1,14 @@
-"""People in the admin: the stock user admin, with a token quota and a usage summary."""
+"""People in the admin: the stock user admin, with a token quota, a usage summary, and off-boarding in one click."""
 
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts import offboarding
 from providers import keys
 from usage import report
 from usage.models import UserQuota
@@ -33,6 +34,25 @@ class ChatUserAdmin(UserAdmin):
     list_display = ["username", "email", "is_active", "is_staff", "last_login"]
     readonly_fields = [*UserAdmin.readonly_fields, "usage_summary", "upstream_key"]
     fieldsets = [*UserAdmin.fieldsets, ("Chat", {"fields": ["upstream_key", "usage_summary"]})]
+    actions = ["deactivate_users"]
+
+    # Unticking "Active" in the change form does the same (accounts.offboarding hears every save).
+    @admin.action(description="Deactivate (ends sessions now)", permissions=["change"])
+    def deactivate_users(self, request, queryset) -> None:
+        deactivated = 0
+        for user in queryset.filter(is_active=True):
+            if user.pk == request.user.pk:
+                self.message_user(request, "You cannot deactivate yourself here: ask another admin.", messages.WARNING)
+                continue
+            if offboarding.user_deactivate(user=user):
+                self.log_change(request, user, [{"changed": {"fields": ["Active"]}}])
+                deactivated += 1
+        if deactivated:
+            self.message_user(
+                request,
+                f"Deactivated {deactivated} {'person' if deactivated == 1 else 'people'}: their sessions ended, "
+                "their live replies were stopped, and their share links and API tokens no longer work.",
+            )
 
     @admin.display(description="Usage")
     def usage_summary(self, user) -> str:

@@ -27,8 +27,9 @@ class ChatRequest:
     store: bool
 
 
-def parse(request) -> ChatRequest:
-    """The checked request; raise ApiError 400 for a bad body and 404 for a model not offered."""
+def parse(request, *, user) -> ChatRequest:
+    """The checked request of `user`; raise ApiError 400 for a bad body, 404 for a model not
+    offered and 403 for one the catalogue keeps from them."""
     try:
         body = json.loads(request.body or b"null")
     except RequestDataTooBig:
@@ -37,7 +38,7 @@ def parse(request) -> ChatRequest:
         raise ApiError(400, "The body must be JSON.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object.", code="invalid_json")
-    model = _model(body.get("model"))
+    model = _model(body.get("model"), user)
     messages = _messages(body.get("messages"))
     if body.get("n") not in (None, 1):
         raise ApiError(400, "Only one choice (n=1) is supported.", code="unsupported_parameter", param="n")
@@ -56,23 +57,27 @@ def parse(request) -> ChatRequest:
     )
 
 
-def _model(value) -> str:
+def _model(value, user) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ApiError(400, "Name a model: `model` is required.", code="invalid_value", param="model")
     if value not in {model.model_id for model in offered_models()}:
         message = f"The model {value[:200]!r} does not exist or is not offered here."
         raise ApiError(404, message, code="model_not_found", param="model")
+    if not catalogue.may_use(user, value):
+        message = f"The model {value!r} is kept for some groups on this site, and your account is not in one."
+        raise ApiError(403, message, code="model_not_allowed", param="model")
     return value
 
 
-def offered_models() -> list:
-    """The models a caller may name: the catalogue's enabled ones, or AIMLAPI_MODEL when the catalogue is empty.
+def offered_models(user=None) -> list:
+    """The models a caller may name: the catalogue's enabled ones (those `user` may use), or
+    AIMLAPI_MODEL when the catalogue is empty.
 
     As on the chat page (providers.catalogue), AIMLAPI_MODEL is offered unless the catalogue turned it off.
     """
-    models = catalogue.enabled_chat_models()
+    models = catalogue.enabled_chat_models(user)
     default = settings.AIMLAPI_MODEL
-    if default and not catalogue.model_is_turned_off(default) and default not in {m.model_id for m in models}:
+    if default and default not in catalogue.chat_catalogue():  # listed: offered above, if at all
         models.append(_Listed(model_id=default, display_name=default))
     return models
 

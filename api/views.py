@@ -45,14 +45,14 @@ def models(request, token):
     created = int(time.time())
     data = [
         {"id": model.model_id, "object": "model", "created": created, "owned_by": "chatsite"}
-        for model in body.offered_models()
+        for model in body.offered_models(token.owner)
     ]
     return JsonResponse({"object": "list", "data": data})
 
 
 @api_view("POST")
 def chat_completions(request, token):
-    chat = body.parse(request)
+    chat = body.parse(request, user=token.owner)
     relay.check_limits(token.owner)
     call = relay.Call(token.owner, chat, store=chat.store or token.store_history)
     if not chat.stream:

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from common.signals import access_ended
+
 
 def _install_search(sender, using, **kwargs):
     from django.db import connections
@@ -10,6 +12,12 @@ def _install_search(sender, using, **kwargs):
     search.install(connections[using])
 
 
+def _stop_replies(sender, user, **kwargs):
+    from conversations.services import replies_stop
+
+    replies_stop(owner=user)
+
+
 class ConversationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "conversations"
@@ -17,3 +25,5 @@ class ConversationsConfig(AppConfig):
     def ready(self):
         # Puts back search triggers that a table rebuild by a later migration dropped (SQLite).
         post_migrate.connect(_install_search, sender=self)
+        # A person whose access ended (accounts.offboarding) has their live replies stopped and kept.
+        access_ended.connect(_stop_replies, dispatch_uid="conversations-stop-replies")

@@ -42,20 +42,25 @@ class MessageForm(EditForm):
 
 
 class ConversationSettingsForm(forms.ModelForm):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.user = user
         # The browser checks the same documented bounds as the model and the upstream client.
         for name, (low, high) in PARAMETER_BOUNDS.items():
             self.fields[name].widget.attrs.update(min=low, max=high)
-        # The enabled models of the catalogue; a chat keeps its model, shown even once turned off.
-        # A model the site does not offer (named by an imported file) is never offered here.
-        self.current_model = catalogue.offered_model(self.instance.model if self.instance.pk else "")
+        # The enabled models of the catalogue this person may use; a chat keeps its model, shown
+        # even once turned off or kept from them. A model the site does not offer (named by an
+        # imported file) is never offered here.
+        self.current_model = catalogue.offered_model(self.instance.model if self.instance.pk else "", user)
         self.catalogue = catalogue.chat_catalogue()
-        choices = [(model.model_id, model.display_name) for model in catalogue.enabled_chat_models()]
+        choices = [(model.model_id, model.display_name) for model in catalogue.enabled_chat_models(user)]
         if self.current_model and self.current_model not in dict(choices):
             known = self.catalogue.get(self.current_model)
-            label = f"{known} (turned off)" if known else self.current_model
+            if known is None:
+                label = self.current_model
+            else:
+                label = f"{known} (turned off)" if not known.enabled else f"{known} (not for your account)"
             choices.insert(0, (self.current_model, label))
         self.fields["model"] = forms.ChoiceField(
             label="Model", choices=choices, required=False, initial=self.current_model
@@ -66,6 +71,8 @@ class ConversationSettingsForm(forms.ModelForm):
         chat_model = self.catalogue.get(model_id)
         if chat_model is not None and not chat_model.enabled:
             raise forms.ValidationError(f"{chat_model} has been turned off by an admin. Choose another model.")
+        if not catalogue.may_use(self.user, model_id):
+            raise forms.ValidationError(f"{chat_model} is kept for some groups on this site. Choose another model.")
         return model_id
 
     def clean(self):

@@ -326,7 +326,7 @@ def chat_page(
     """
     page = ChatPage(
         sidebar=sidebar,
-        default_model=catalogue.default_model_id(),
+        default_model=catalogue.default_model_id(owner),
         conversation=conversation,
         turn=turn,
     )

@@ -148,7 +148,30 @@ class ProviderKeyAdmin(admin.ModelAdmin):
 # --- The model catalogue ----------------------------------------------------------------
 @admin.register(ChatModel)
 class ChatModelAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "model_id", "context_window", "enabled"]
+    list_display = ["display_name", "model_id", "context_window", "enabled", "who_may_use"]
     list_editable = ["enabled"]
-    list_filter = ["enabled"]
+    list_filter = ["enabled", "groups_only"]
     search_fields = ["model_id", "display_name"]
+    filter_horizontal = ["groups"]
+    fieldsets = [
+        (None, {"fields": ["model_id", "display_name", "context_window", "default_params", "enabled"]}),
+        (
+            "Who may use it",
+            {
+                "fields": ["groups_only", "groups"],
+                "description": "Everyone, unless “only for some groups” is on: then the members of the chosen "
+                "groups, and superusers. Others do not see it in the chat or at /v1/models, and a message to it "
+                "is refused before anything is sent.",
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Who may use it")
+    def who_may_use(self, chat_model: ChatModel) -> str:
+        if not chat_model.groups_only:
+            return "everyone"
+        names = sorted(group.name for group in chat_model.groups.all())
+        return ", ".join(names) if names else "superusers only"

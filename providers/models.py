@@ -12,8 +12,8 @@ from providers.params import PARAMETER_BOUNDS, validate_params
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 
 
-# The catalogue is read from the cache by providers.catalogue.
-CATALOGUE_CACHE_KEY = "chatsite:chat-model-catalogue"
+# The catalogue is read from the cache by providers.catalogue (v2: its entries carry their groups).
+CATALOGUE_CACHE_KEY = "chatsite:chat-model-catalogue:v2"
 
 
 def _forget_catalogue() -> None:
@@ -35,6 +35,14 @@ class ChatModel(models.Model):
         + ".",
     )
     enabled = models.BooleanField(default=True, help_text="Offered for new messages.")
+    # Who may use it: everyone, unless groups_only; then the members of `groups` (and superusers).
+    # A flag rather than "no groups means everyone": deleting a model's last group must not open it.
+    groups_only = models.BooleanField(
+        "only for some groups",
+        default=False,
+        help_text="Offered only to the members of the groups below (and to superusers). Off: everyone.",
+    )
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="chat_models")
 
     class Meta:
         db_table = "conversations_chatmodel"  # made by the conversations app, before providers had its own

@@ -28,8 +28,8 @@ def generate(message_id: int, live: Live) -> None:
         save_failure(message_id, UpstreamError("key_unreadable"))
         return
     # The last check before the upstream: only a model the admins offer is ever sent.
-    model = catalogue.offered_model(conversation.model)
-    if not model or catalogue.model_is_turned_off(model):
+    model = catalogue.offered_model(conversation.model, conversation.owner)
+    if not model or catalogue.model_is_turned_off(model) or not catalogue.may_use(conversation.owner, model):
         save_failure(message_id, UpstreamError("model_not_offered"))
         return
     params = request_params(conversation, model=model)

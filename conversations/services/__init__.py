@@ -1,6 +1,6 @@
 """Writes of the conversations domain, one module per job: turns (send, retry, regenerate, edit,
-stop, switch), organise (settings, titles, pins, archive, trash), sharing, importing. Views and
-commands call them as `services.<name>`."""
+stop, switch; stopping every reply of a person), organise (settings, titles, pins, archive, trash),
+sharing, importing. Views and commands call them as `services.<name>`."""
 
 from conversations.services.errors import ChatError, DatabaseBusy, LimitReached
 from conversations.services.importing import conversation_import, conversation_import_cleanup
@@ -22,6 +22,7 @@ from conversations.services.turns import (
     message_retry,
     message_send,
     message_stop,
+    replies_stop,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "message_retry",
     "message_send",
     "message_stop",
+    "replies_stop",
     "share_create",
     "share_revoke",
 ]

@@ -42,14 +42,20 @@ def _retrying_when_locked(write):
 
 
 def _check_can_ask(owner, model: str) -> None:
-    """Refuse, before anything is stored, a request for a model that is off or past the person's limits."""
-    model = catalogue.offered_model(model)
+    """Refuse, before anything is stored, a request for a model that is off, kept from the person
+    (the catalogue's groups), or past the person's limits."""
+    model = catalogue.offered_model(model, owner)
     if not model:
         raise ChatError("No model is available: an admin needs to enable one under Admin › Chat models.")
     if catalogue.model_is_turned_off(model):
         raise ChatError(
             f"The model {model} has been turned off by an admin, so this message was not sent. "
             "Choose another model in this chat's settings."
+        )
+    if not catalogue.may_use(owner, model):
+        raise ChatError(
+            f"The model {model} is kept for some groups on this site, and your account is not in one, "
+            "so this message was not sent. Choose another model in this chat's settings, or ask an admin."
         )
     try:
         quotas.check(owner)
@@ -175,6 +181,17 @@ def message_stop(*, message: Message) -> None:
     generation.stop(message.pk)
 
 
+def replies_stop(*, owner) -> int:
+    """Stop every reply being written for `owner` (their access ended), wherever it is generated;
+    each keeps its text so far and is marked stopped. Returns how many were asked to stop."""
+    writing = Message.objects.filter(conversation__owner=owner, status__in=Message.IN_PROGRESS)
+    message_ids = list(writing.values_list("pk", flat=True))
+    Message.objects.filter(pk__in=message_ids, status__in=Message.IN_PROGRESS).update(stop_requested=True)
+    for message_id in message_ids:
+        generation.stop(message_id)
+    return len(message_ids)
+
+
 def conversation_switch(*, conversation: Conversation, message: Message) -> Conversation:
     """Show the branch through `message` (one of the "2/3" alternatives), down to its newest reply."""
     conversation.current_message_id = latest_leaf_under(conversation, message.pk)
@@ -212,7 +229,7 @@ def _store_turn(conversation: Conversation, content: str, *, parent, client_id) 
 
 def _store_reply(conversation: Conversation, *, parent: Message) -> Message:
     """A pending reply under `parent`, made the current message; generated once committed."""
-    model = catalogue.offered_model(conversation.model)
+    model = catalogue.offered_model(conversation.model, conversation.owner)
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,

@@ -50,7 +50,7 @@ def render_chat(request: HttpRequest, template: str, page: ChatPage, *, status: 
         "default_model": page.default_model,
         "undo": page.undo,
         "message_form": MessageForm(initial={"parent": page.parent_id}),
-        "settings_form": ConversationSettingsForm(instance=page.conversation, prefix="settings"),
+        "settings_form": ConversationSettingsForm(instance=page.conversation, prefix="settings", user=request.user),
         **sidebar_context(page.sidebar),
         **forms,
     }

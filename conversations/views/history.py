@@ -94,13 +94,22 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
     """The public, read-only page of a share link: one conversation's current branch and nothing else."""
     link = (
         ShareLink.objects.select_related("conversation")
-        .filter(token=token, revoked_at__isnull=True, conversation__deleted_at__isnull=True)
+        # An owner whose account was deactivated shares nothing any more (accounts.offboarding).
+        .filter(
+            token=token,
+            revoked_at__isnull=True,
+            conversation__deleted_at__isnull=True,
+            conversation__owner__is_active=True,
+        )
         .first()
     )
     if link is None:
         # Most visitors of a share link have no account here: tell them why, with no way into the app.
         return error_response(
-            request, 404, "This shared link was revoked, or it never existed. Ask whoever sent it for a new one."
+            request,
+            404,
+            "This shared link is no longer available: it was revoked, or it never existed. "
+            "Ask whoever sent it for a new one.",
         )
     conversation = link.conversation
     shared = selectors.shared_page(conversation)

@@ -124,7 +124,7 @@ def conversation_restore(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = owned_conversation(request, pk)
-    form = ConversationSettingsForm(request.POST, instance=conversation, prefix="settings")
+    form = ConversationSettingsForm(request.POST, instance=conversation, prefix="settings", user=request.user)
     saved = form.is_valid()
     if saved:
         services.conversation_update_settings(conversation=conversation, settings=form.cleaned_data)

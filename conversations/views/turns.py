@@ -23,7 +23,7 @@ from conversations.views._shared import (
 @require_POST
 def conversation_create(request: HttpRequest) -> HttpResponse:
     form = MessageForm(request.POST)
-    settings_form = ConversationSettingsForm(request.POST, prefix="settings")
+    settings_form = ConversationSettingsForm(request.POST, prefix="settings", user=request.user)
     if not (form.is_valid() and settings_form.is_valid()):
         return _invalid_composer(request, form, settings_form=settings_form)
     try:
