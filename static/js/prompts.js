@@ -80,9 +80,9 @@
     if (!box) box = build(textarea);
     var list = box.querySelector("[role=listbox]");
     var note = box.querySelector("p");
-    var previous = shown[active];
+    var previous = shown[active] && shown[active].id; // the same prompt stays chosen when a fresh list arrives
     shown = matching(match[1]);
-    active = Math.max(0, shown.indexOf(previous));
+    active = Math.max(0, shown.findIndex(function (prompt) { return prompt.id === previous; }));
     list.replaceChildren.apply(list, shown.map(option));
     list.hidden = !shown.length; // a listbox without options is no listbox
     note.replaceChildren(noteText());
