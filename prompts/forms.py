@@ -20,6 +20,7 @@ class PromptForm(forms.Form):
         help_text="Type / and this in the composer: a–z, 0–9, - and _, like “translate”.",
     )
     body = forms.CharField(
+        label="Text",
         max_length=BODY_LENGTH,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 6}),

@@ -39,12 +39,23 @@ class Prompt(models.Model):
         # picker then shows both, each with its audience.
         constraints = [
             models.UniqueConstraint(
-                fields=["owner", "command"], condition=Q(audience="personal"), name="prompt_command_per_owner"
+                fields=["owner", "command"],
+                condition=Q(audience="personal"),
+                name="prompt_command_per_owner",
+                violation_error_message="This person already has a prompt with this command.",
             ),
             models.UniqueConstraint(
-                fields=["group", "command"], condition=Q(audience="group"), name="prompt_command_per_group"
+                fields=["group", "command"],
+                condition=Q(audience="group"),
+                name="prompt_command_per_group",
+                violation_error_message="This group already has a prompt with this command.",
             ),
-            models.UniqueConstraint(fields=["command"], condition=Q(audience="site"), name="prompt_command_site"),
+            models.UniqueConstraint(
+                fields=["command"],
+                condition=Q(audience="site"),
+                name="prompt_command_site",
+                violation_error_message="The site already has a prompt with this command.",
+            ),
             models.CheckConstraint(
                 condition=Q(audience="group") | Q(group__isnull=True), name="prompt_group_only_for_group_audience"
             ),

@@ -1,6 +1,7 @@
 """The prompt library's pages (list, create, edit, delete, use as system prompt) and the picker's data."""
 
 from django.contrib import messages
+from django.db.models import Case, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,7 +28,7 @@ def _library(request: HttpRequest, form: PromptForm, *, status: int = 200) -> Ht
     return render(request, template, context, status=status)
 
 
-def _saved(request: HttpRequest, form: PromptForm, save) -> Prompt | None:
+def _saved(form: PromptForm, save) -> Prompt | None:
     """The prompt `save(**fields)` stored, or None with the refusal on the form."""
     if not form.is_valid():
         return None
@@ -43,7 +44,7 @@ def library(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _library(request, PromptForm(user=request.user))
     form = PromptForm(request.POST, user=request.user)
-    prompt = _saved(request, form, lambda **fields: services.prompt_create(owner=request.user, **fields))
+    prompt = _saved(form, lambda **fields: services.prompt_create(owner=request.user, **fields))
     if prompt is None:
         return _library(request, form, status=422)
     messages.success(request, f"Saved /{prompt.command}: type it at the start of a message.")
@@ -59,7 +60,7 @@ def prompt_edit(request: HttpRequest, prompt_pk: int) -> HttpResponse:
         form = PromptForm(user=request.user, prompt=prompt)
         return render(request, "prompts/edit.html", {"prompt": prompt, "form": form})
     form = PromptForm(request.POST, user=request.user, prompt=prompt)
-    saved = _saved(request, form, lambda **fields: services.prompt_update(prompt=prompt, editor=request.user, **fields))
+    saved = _saved(form, lambda **fields: services.prompt_update(prompt=prompt, editor=request.user, **fields))
     if saved is None:
         return render(request, "prompts/edit.html", {"prompt": prompt, "form": form}, status=422)
     messages.success(request, f"Saved /{saved.command}.")
@@ -79,7 +80,9 @@ def prompt_delete(request: HttpRequest, prompt_pk: int) -> HttpResponse:
 @require_GET
 def picker(request: HttpRequest) -> JsonResponse:
     """The prompts the person may use, with their bodies split into text and variables for the composer."""
-    prompts = access.usable(request.user)[:PICKER_LIMIT]
+    # The person's own first, then what is shared with them; by command within each.
+    own_first = Case(When(owner=request.user, then=Value(0)), default=Value(1))
+    prompts = access.usable(request.user).order_by(own_first, "command", "pk")[:PICKER_LIMIT]
     data = [
         {
             "id": prompt.pk,
@@ -92,8 +95,6 @@ def picker(request: HttpRequest) -> JsonResponse:
         }
         for prompt in prompts
     ]
-    # The person's own first, then what is shared with them; by command within each.
-    data.sort(key=lambda item: (not item["mine"], item["command"]))
     response = JsonResponse({"prompts": data})
     response["Cache-Control"] = "private, no-store"
     return response

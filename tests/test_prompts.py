@@ -1,6 +1,8 @@
 """The prompt library: creating, editing and deleting prompts, sharing them, the picker's data, and
 a prompt made a conversation's system prompt."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 
@@ -189,3 +191,29 @@ def test_a_system_prompt_without_its_values_is_refused_and_changes_nothing(clien
     assert response.status_code == 422
     chat.refresh_from_db()
     assert chat.system_prompt == "Be brief."
+
+
+def test_the_admin_lists_edits_and_refuses_a_malformed_prompt(client_admin, alice):
+    prompt = _prompt(alice, audience="site")
+    url = f"/admin/prompts/prompt/{prompt.pk}/change/"
+    fields = {"owner": alice.pk, "title": "T", "command": "translate", "audience": "site", "group": ""}
+
+    listed = client_admin.get("/admin/prompts/prompt/?q=translate")
+    refused = client_admin.post(url, {**fields, "body": "{{Bad Name}}"})
+    clash = client_admin.post("/admin/prompts/prompt/add/", {**fields, "body": "x"})
+    saved = client_admin.post(url, {**fields, "body": "{{good}}"})
+
+    assert listed.status_code == 200 and "/translate" in listed.content.decode()
+    assert refused.status_code == 200 and "is not a variable" in refused.content.decode()
+    assert clash.status_code == 200 and "The site already has a prompt with this command" in clash.content.decode()
+    assert saved.status_code == 302
+    assert Prompt.objects.get().body == "{{good}}"
+
+
+def test_the_library_page_carries_no_inline_script(client_alice, alice):
+    _prompt(alice)
+
+    html = client_alice.get("/prompts/").content.decode()
+
+    assert all(" src=" in tag for tag in re.findall(r"<script[^>]*>", html))
+    assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", html), "an inline event handler attribute"
