@@ -217,3 +217,28 @@ def test_the_library_page_carries_no_inline_script(client_alice, alice):
 
     assert all(" src=" in tag for tag in re.findall(r"<script[^>]*>", html))
     assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", html), "an inline event handler attribute"
+
+
+def test_the_library_and_the_picker_cost_the_same_queries_however_many_prompts(
+    client_alice, alice, bob, django_assert_max_num_queries
+):
+    team = Group.objects.create(name="Team")
+    alice.groups.add(team)
+
+    def add(count: int, start: int) -> None:
+        for i in range(start, start + count):
+            _prompt(alice, command=f"mine{i}")
+            _prompt(bob, command=f"team{i}", audience="group", group=team)
+            _prompt(bob, command=f"site{i}", audience="site")
+
+    add(2, 0)
+    with django_assert_max_num_queries(12) as few:
+        client_alice.get("/prompts/")
+        client_alice.get("/prompts/picker/")
+    add(20, 2)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        library = client_alice.get("/prompts/")
+        picker = client_alice.get("/prompts/picker/")
+
+    assert library.content.decode().count('class="prompt-item"') == 66
+    assert len(picker.json()["prompts"]) == 66

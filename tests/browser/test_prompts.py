@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
 from prompts.models import Prompt
-from tests.browser.helpers import COMPOSER, SAVED, expect_finished, sign_in
+from tests.browser.helpers import COMPOSER, SAVED, FullLoads, expect_finished, sign_in
 from tests.browser.test_accessibility import describe_violations, serious_axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -116,6 +116,25 @@ def test_escape_in_the_variables_form_goes_back_to_the_composer(page, live_serve
     expect(composer).to_be_focused()
     expect(composer).to_have_value("/stand")
     expect(page.locator(PICKER)).to_have_count(0)
+
+
+def test_a_prompt_saved_in_the_library_is_in_the_picker_at_once(page, live_server, alice):
+    sign_in(page, live_server, alice)
+    page.get_by_role("link", name="Prompts").click()
+    full_loads = FullLoads(page)
+    page.get_by_label("Title").fill("Explain")
+    page.get_by_label("Command").fill("/Explain")
+    page.get_by_label("Text", exact=True).fill("Explain {{topic}} to a child.")
+    page.get_by_role("button", name="Save prompt").press("Enter")
+
+    expect(page.get_by_role("status")).to_have_text("Saved /explain: type it at the start of a message.")
+    expect(page.locator(".prompt-item code")).to_have_text(["/explain"])
+    expect(page.get_by_label("Title")).to_have_value("")  # a fresh form for the next one
+    assert full_loads.urls == []  # htmx swapped the library in place
+    page.get_by_role("link", name="Back to the chat").click()
+    _composer_focused(page)
+    page.keyboard.type("/ex")
+    expect(page.locator(OPTIONS)).to_have_text(["/explainExplainOnly me"])
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
