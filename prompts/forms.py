@@ -56,13 +56,10 @@ class PromptForm(forms.Form):
         return command
 
     def clean_body(self) -> str:
+        # Its {{variables}} are checked by the service, for this form and any other caller alike.
         body = self.cleaned_data["body"]
         if not body.strip():
             raise forms.ValidationError("Write the prompt's text.")
-        try:
-            variables.parts(body)
-        except variables.VariableError as error:
-            raise forms.ValidationError(str(error)) from error
         return body
 
 

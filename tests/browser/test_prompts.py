@@ -1,13 +1,13 @@
 """The prompt library in Chromium: the composer's "/" picker opened, filtered, chosen, its variables
-filled and the message sent with the keyboard alone; and the library page and the open picker are
-axe-clean in both themes."""
+filled and the message sent with the keyboard alone; a prompt saved on the library page; and the
+library, its edit and system-prompt pages, the open picker and its form axe-clean in both themes."""
 
 import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
 from prompts.models import Prompt
-from tests.browser.helpers import COMPOSER, SAVED, FullLoads, expect_finished, sign_in
+from tests.browser.helpers import COMPOSER, SAVED, FullLoads, expect_finished, sign_in, stored_conversation
 from tests.browser.test_accessibility import describe_violations, serious_axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -138,7 +138,7 @@ def test_a_prompt_saved_in_the_library_is_in_the_picker_at_once(page, live_serve
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_the_library_and_the_open_picker_have_no_serious_accessibility_violations(
+def test_the_library_its_pages_and_the_open_picker_have_no_serious_accessibility_violations(
     open_page, live_server, alice, prompts, scheme
 ):
     page = open_page(color_scheme=scheme)
@@ -148,6 +148,13 @@ def test_the_library_and_the_open_picker_have_no_serious_accessibility_violation
     expect(page.locator(".prompt-item")).to_have_count(3)  # two of hers, one of her group's
 
     library = serious_axe_violations(page)
+    stored_conversation(alice, "Trip", [("Hello", "Hi!")])
+    page.goto(f"/prompts/{prompts['translate'].pk}/system-prompt/")
+    expect(page.get_by_label("Conversation")).to_have_value(str(alice.conversations.get().pk))
+    system_prompt_page = serious_axe_violations(page)
+    page.goto(f"/prompts/{prompts['translate'].pk}/edit/")
+    expect(page.get_by_label("Title")).to_have_value("Translate")
+    edit_page = serious_axe_violations(page)
 
     page.goto("/")
     _composer_focused(page)
@@ -160,5 +167,7 @@ def test_the_library_and_the_open_picker_have_no_serious_accessibility_violation
     variables_form = serious_axe_violations(page)
 
     assert library == [], describe_violations(library)
+    assert system_prompt_page == [], describe_violations(system_prompt_page)
+    assert edit_page == [], describe_violations(edit_page)
     assert picker == [], describe_violations(picker)
     assert variables_form == [], describe_violations(variables_form)
