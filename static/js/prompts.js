@@ -61,11 +61,11 @@
   }
 
   function update(textarea) {
-    if (!QUERY.test(textarea.value) || textarea.value === dismissed) {
+    if (textarea.value !== dismissed) dismissed = null; // any change of the text, even back to "/", reopens it
+    if (!QUERY.test(textarea.value) || dismissed !== null) {
       close(textarea);
       return;
     }
-    dismissed = null;
     if (!picker()) {
       active = 0;
       load(); // each opening asks again: a prompt saved in another tab is there too
