@@ -10,6 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from api.tokens import token_create
 from conversations.models import Conversation, Message
+from prompts.models import Prompt
 from tests.xss_corpus import PAYLOADS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,12 +23,13 @@ def _snapshot() -> list:
         list(users),
         list(Conversation.objects.order_by("pk").values()),
         list(Message.objects.order_by("pk").values()),
+        list(Prompt.objects.order_by("pk").values()),
     ]
 
 
 @pytest.fixture
 def chats(alice, bob):
-    """A conversation each for alice and bob, each with a finished turn and a failed reply."""
+    """A conversation each for alice and bob, each with a finished turn and a failed reply, and a prompt each."""
     made = {}
     for owner in (alice, bob):
         conversation = Conversation.objects.create(owner=owner, model="m", title=f"{owner.username}'s secret plans")
@@ -38,6 +40,7 @@ def chats(alice, bob):
         conversation.current_message = reply
         conversation.save()
         made[owner.username] = (conversation, question, reply)
+        Prompt.objects.create(owner=owner, title="secret prompt", command="secret", body="the secret {{x}}")
     return made
 
 
@@ -78,7 +81,11 @@ def _named_patterns() -> list[tuple[str, URLPattern]]:
 
 # Route parameters of our URLs and which of alice's objects fills them. A URL with any other
 # parameter fails the sweep below until it is added here, so no new URL escapes it.
-ALICE_IDS = {"pk": lambda chat: chat[0].pk, "message_pk": lambda chat: chat[2].pk}
+ALICE_IDS = {
+    "pk": lambda chat: chat[0].pk,
+    "message_pk": lambda chat: chat[2].pk,
+    "prompt_pk": lambda chat: Prompt.objects.get(owner=chat[0].owner_id).pk,
+}
 OTHER_PARAMETERS = {"fmt": "json"}
 # Open to anyone who has the address, on purpose; tested where they are built.
 PUBLIC = {"conversations:shared": "tests/test_history.py: revoked and unknown tokens are 404"}

@@ -37,10 +37,21 @@ MOVED = {
     ("conversations", "userquota"): "usage",
 }
 # Tables the new code's migrations create; any other new table fails the test.
-NEW_TABLES: frozenset[str] = frozenset({"api_accesstoken", "conversations_chatmodel_groups"})  # issues 16, 15
+NEW_TABLES: frozenset[str] = frozenset(
+    {
+        "api_accesstoken",  # issue 16
+        "conversations_chatmodel_groups",  # issue 15
+        "prompts_prompt",  # issue 18
+    }
+)
 # Models the new code adds (their content type and permissions are new rows) and columns it adds
 # to old tables, with the value every old row gets.
-NEW_MODELS: frozenset[tuple[str, str]] = frozenset({("api", "accesstoken")})
+NEW_MODELS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("api", "accesstoken"),
+        ("prompts", "prompt"),
+    }
+)
 NEW_COLUMNS: dict[tuple[str, str], object] = {
     ("conversations_usage", "source"): "chat",
     ("conversations_chatmodel", "groups_only"): False,  # issue 15: every model stays open to everyone
