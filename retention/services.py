@@ -78,13 +78,15 @@ def apply_retention(
 def _apply(run: RetentionRun, periods: Periods, *, now: datetime, batch_size: int) -> None:
     old = expired_conversations(now=now, site_days=periods.conversation_days)
     trash = trashed_conversations(now=now, trash_days=periods.trash_days)
+    usage = usage_with_content(now=now, usage_content_days=periods.usage_content_days)
     due = Conversation.objects.filter(Q(pk__in=old.values("pk")) | Q(pk__in=trash.values("pk")))
     run.skipped_generating = due.filter(purge.generating(now=now)).count()
-    usage = usage_with_content(now=now, usage_content_days=periods.usage_content_days)
     if run.dry_run:
-        old, trash = old.exclude(purge.generating(now=now)), trash.exclude(purge.generating(now=now))
-        by_age, from_trash = purge.count(old), purge.count(trash.exclude(pk__in=old.values("pk")))
-        run.usage_unlinked = usage.count()
+        writing = purge.generating(now=now)
+        by_age = purge.count(old.exclude(writing))
+        from_trash = purge.count(trash.exclude(writing).exclude(pk__in=old.values("pk")))
+        # The usage rows of conversations that go lose their message with them, not here.
+        run.usage_unlinked = usage.exclude(message__conversation__in=due.exclude(writing).values("pk")).count()
     else:
         by_age = purge.delete(old, now=now, batch_size=batch_size)
         from_trash = purge.delete(trash, now=now, batch_size=batch_size)
