@@ -4,11 +4,13 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.test import Client
 
 from api.models import AccessToken
 from api.tokens import token_create
 from conversations.models import Conversation, Message, ShareLink
+from retention.models import GroupRetention
 from tests.conftest import CheckedClient
 from usage.models import Usage
 
@@ -164,3 +166,16 @@ def test_the_confirmation_page_without_a_deletion_says_nothing_about_anyone(both
     page = CheckedClient().get("/accounts/deleted/")
 
     assert page.status_code == 200 and b"Nothing to show" in page.content
+
+
+def test_the_page_gives_the_longest_period_of_the_persons_groups(client_alice, alice, settings):
+    settings.RETENTION_CONVERSATION_DAYS = 30
+    short, long = Group.objects.create(name="short"), Group.objects.create(name="long")
+    GroupRetention.objects.create(group=short, conversation_days=10)
+    GroupRetention.objects.create(group=long, conversation_days=365)
+    alice.groups.add(short, long)
+
+    assert "for 365 days is deleted automatically" in client_alice.get("/accounts/data/").content.decode()
+
+    GroupRetention.objects.filter(group=short).update(conversation_days=0)
+    assert "kept until you delete them" in client_alice.get("/accounts/data/").content.decode()
