@@ -75,22 +75,34 @@ def apply_retention(
     return run
 
 
-def _apply(run: RetentionRun, periods: Periods, *, now: datetime, batch_size: int) -> None:
+def due_conversations(
+    *, periods: Periods, now: datetime, writing: bool = True
+) -> tuple[QuerySet[Conversation], QuerySet[Conversation]]:
+    """The conversations past their period, and those past the trash's and not already in the first.
+    `writing=False` leaves out those with a reply being written: what a run removes now."""
     old = expired_conversations(now=now, site_days=periods.conversation_days)
-    trash = trashed_conversations(now=now, trash_days=periods.trash_days)
+    trash = trashed_conversations(now=now, trash_days=periods.trash_days).exclude(pk__in=old.values("pk"))
+    if not writing:
+        old, trash = old.exclude(purge.generating(now=now)), trash.exclude(purge.generating(now=now))
+    return old, trash
+
+
+def _apply(run: RetentionRun, periods: Periods, *, now: datetime, batch_size: int) -> None:
     usage = usage_with_content(now=now, usage_content_days=periods.usage_content_days)
-    due = Conversation.objects.filter(Q(pk__in=old.values("pk")) | Q(pk__in=trash.values("pk")))
-    run.skipped_generating = due.filter(purge.generating(now=now)).count()
     if run.dry_run:
-        writing = purge.generating(now=now)
-        by_age = purge.count(old.exclude(writing))
-        from_trash = purge.count(trash.exclude(writing).exclude(pk__in=old.values("pk")))
+        old, trash = due_conversations(periods=periods, now=now, writing=False)
+        by_age, from_trash = purge.count(old), purge.count(trash)
+        going = Conversation.objects.filter(Q(pk__in=old.values("pk")) | Q(pk__in=trash.values("pk")))
         # The usage rows of conversations that go lose their message with them, not here.
-        run.usage_unlinked = usage.exclude(message__conversation__in=due.exclude(writing).values("pk")).count()
+        run.usage_unlinked = usage.exclude(message__conversation__in=going.values("pk")).count()
     else:
+        old, trash = due_conversations(periods=periods, now=now)
         by_age = purge.delete(old, now=now, batch_size=batch_size)
         from_trash = purge.delete(trash, now=now, batch_size=batch_size)
         run.usage_unlinked = _unlink_usage(usage, batch_size=batch_size * 10)
+    old, trash = due_conversations(periods=periods, now=now)
+    due = Conversation.objects.filter(Q(pk__in=old.values("pk")) | Q(pk__in=trash.values("pk")))
+    run.skipped_generating = due.filter(purge.generating(now=now)).count()
     run.conversations, run.trash = by_age.conversations, from_trash.conversations
     run.messages = by_age.messages + from_trash.messages
     run.share_links = by_age.share_links + from_trash.share_links

@@ -253,7 +253,23 @@ def test_the_command_prints_what_a_dry_run_would_remove(chats):
     text = out.getvalue()
     assert "Would remove 2 old conversation(s) and 0 from the trash (4 message(s), 2 share link(s))" in text
     assert "Dry run: nothing was changed." in text
+    for name in ("old", "archived_old"):
+        when = chats[name].updated_at.strftime("%Y-%m-%d")
+        assert f"conversation {chats[name].pk} of alice: not updated since {when}" in text
+    assert f"conversation {chats['recent'].pk} " not in text
     assert Conversation.objects.count() == 4
+
+
+def test_a_dry_run_lists_twenty_conversations_unless_asked_for_all(alice, chats):
+    for number in range(25):
+        _chat(alice, f"ancient {number}", updated_days=100)
+    short, full = StringIO(), StringIO()
+
+    call_command("apply_retention", "--dry-run", stdout=short)
+    call_command("apply_retention", "--dry-run", "--verbosity", "2", stdout=full)
+
+    assert short.getvalue().count("  conversation ") == 20 and "… and more" in short.getvalue()
+    assert full.getvalue().count("  conversation ") == 27 and "… and more" not in full.getvalue()
 
 
 def test_the_command_refuses_a_batch_size_below_one(chats):

@@ -3,7 +3,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from retention.policy import site_periods
-from retention.services import apply_retention
+from retention.services import apply_retention, due_conversations
+
+LISTED = 20  # conversations a dry run lists at the default verbosity
 
 
 class Command(BaseCommand):
@@ -39,4 +41,20 @@ class Command(BaseCommand):
         if run.skipped_generating:
             self.stdout.write(f"Kept {run.skipped_generating} conversation(s) with a reply still being written.")
         if dry_run:
+            self._list_due(periods, run, everything=options["verbosity"] > 1)
             self.stdout.write("Dry run: nothing was changed.")
+
+    def _list_due(self, periods, run, *, everything: bool) -> None:
+        old, trash = due_conversations(periods=periods, now=run.started_at, writing=False)
+        shown = 0
+        for reason, field, conversations in (
+            ("not updated since", "updated_at", old),
+            ("in the trash since", "deleted_at", trash),
+        ):
+            for conversation in conversations.select_related("owner").order_by("pk").iterator():
+                if shown == LISTED and not everything:
+                    self.stdout.write("… and more (--verbosity 2 lists every one).")
+                    return
+                when = getattr(conversation, field)
+                self.stdout.write(f"  conversation {conversation.pk} of {conversation.owner}: {reason} {when:%Y-%m-%d}")
+                shown += 1
