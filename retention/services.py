@@ -92,20 +92,24 @@ def _apply(run: RetentionRun, periods: Periods, *, now: datetime, batch_size: in
     if run.dry_run:
         old, trash = due_conversations(periods=periods, now=now, writing=False)
         by_age, from_trash = purge.count(old), purge.count(trash)
-        going = Conversation.objects.filter(Q(pk__in=old.values("pk")) | Q(pk__in=trash.values("pk")))
         # The usage rows of conversations that go lose their message with them, not here.
-        run.usage_unlinked = usage.exclude(message__conversation__in=going.values("pk")).count()
+        run.usage_unlinked = usage.exclude(message__conversation__in=_either(old, trash).values("pk")).count()
     else:
         old, trash = due_conversations(periods=periods, now=now)
         by_age = purge.delete(old, now=now, batch_size=batch_size)
         from_trash = purge.delete(trash, now=now, batch_size=batch_size)
         run.usage_unlinked = _unlink_usage(usage, batch_size=batch_size * 10)
-    old, trash = due_conversations(periods=periods, now=now)
-    due = Conversation.objects.filter(Q(pk__in=old.values("pk")) | Q(pk__in=trash.values("pk")))
-    run.skipped_generating = due.filter(purge.generating(now=now)).count()
+    # What is still due after the run (or all of it, after a dry run) had a reply being written.
+    run.skipped_generating = (
+        _either(*due_conversations(periods=periods, now=now)).filter(purge.generating(now=now)).count()
+    )
     run.conversations, run.trash = by_age.conversations, from_trash.conversations
     run.messages = by_age.messages + from_trash.messages
     run.share_links = by_age.share_links + from_trash.share_links
+
+
+def _either(old: QuerySet[Conversation], trash: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(Q(pk__in=old.values("pk")) | Q(pk__in=trash.values("pk")))
 
 
 def _unlink_usage(rows: QuerySet[Usage], *, batch_size: int) -> int:
