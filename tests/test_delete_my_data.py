@@ -179,3 +179,14 @@ def test_the_page_gives_the_longest_period_of_the_persons_groups(client_alice, a
 
     GroupRetention.objects.filter(group=short).update(conversation_days=0)
     assert "kept until you delete them" in client_alice.get("/accounts/data/").content.decode()
+
+
+def test_another_persons_name_deletes_neither_of_them(client_bob, alice, bob, both):
+    before = [_rows_of(alice), _rows_of(bob)]
+
+    response = client_bob.post(DELETE, {"confirm": "alice"})
+    page = client_bob.get("/accounts/data/").content.decode()
+
+    assert response.status_code == 422 and b"nothing was deleted" in response.content
+    assert [_rows_of(alice), _rows_of(bob)] == before
+    assert "alice" not in page and "2 conversations (archived and deleted ones too) with 2 messages" in page
