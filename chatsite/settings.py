@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "api",
     "prompts",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -285,6 +286,16 @@ API_ENABLED = env_bool("API_ENABLED", True)
 API_GROUPS = env_list("API_GROUPS", [])
 # Web page origins (https://host) that may call /v1/ from a browser; empty: CORS stays off.
 API_CORS_ORIGINS = env_list("API_CORS_ORIGINS", [])
+
+# --- Retention (retention/): how long conversations, the trash and usage content are kept ---
+# Days (0: forever). Admin > Retention policy overrides each one that it sets; a group's own
+# period (Admin > Group retentions) replaces the conversation period for its members.
+# `manage.py apply_retention` applies them (schedule it: README, "Retention and your data").
+RETENTION_CONVERSATION_DAYS = env_int("RETENTION_CONVERSATION_DAYS", 0, minimum=0)
+RETENTION_TRASH_DAYS = env_int("RETENTION_TRASH_DAYS", 0, minimum=0)
+RETENTION_USAGE_CONTENT_DAYS = env_int("RETENTION_USAGE_CONTENT_DAYS", 0, minimum=0)
+# Conversations deleted per transaction, so a run never holds the write lock for long.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 100, minimum=1)
 
 # --- Logging: to stderr, with the upstream keys scrubbed from every record ------------
 LOGGING = {

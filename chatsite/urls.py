@@ -25,6 +25,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("api.urls")),
     path("", include("prompts.urls")),
+    path("", include("retention.urls")),
     path("", include("conversations.urls")),
 ]
 

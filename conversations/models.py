@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -210,9 +212,14 @@ class Message(models.Model):
     @property
     def is_stale(self) -> bool:
         """An unfinished reply not touched for longer than any upstream call could take: its worker died."""
+        return self.status in self.IN_PROGRESS and timezone.now() - self.updated_at > self.stale_after()
+
+    @staticmethod
+    def stale_after() -> timedelta:
+        """How long an unfinished reply may go untouched while its worker still writes it."""
         # Retries may keep a reply pending for up to the turn's budget before any text arrives.
         limit = max(settings.AIMLAPI_CONNECT_TIMEOUT + settings.AIMLAPI_TIMEOUT, settings.AIMLAPI_TURN_BUDGET) + 30
-        return self.status in self.IN_PROGRESS and (timezone.now() - self.updated_at).total_seconds() > limit
+        return timedelta(seconds=limit)
 
     @property
     def can_retry(self) -> bool:

@@ -25,7 +25,10 @@ LAYERS = (
     ("providers",),  # the upstream client (providers/upstream/), keys, the model catalogue
     ("usage",),  # usage rows, quotas, the report
     ("conversations", "accounts"),  # the chat; sign-in, sign-up, throttles, password pages
-    ("api", "prompts"),  # /v1/ and personal tokens; the prompt library (a prompt may become a system prompt)
+    # the OpenAI-compatible /v1/ and personal tokens (may store a turn as a conversation); the prompt
+    # library (a prompt may become a system prompt); retention periods and "Delete all my data" (act
+    # on conversations, usage and, through the account, tokens)
+    ("api", "prompts", "retention"),
     ("chatsite",),  # the project package: settings, root URLs, WSGI, logging; it wires every app
 )
 # The packages beside the layers. The Makefile's scripts import none of the layers' packages;

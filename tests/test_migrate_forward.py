@@ -42,6 +42,7 @@ NEW_TABLES: frozenset[str] = frozenset(
         "api_accesstoken",  # issue 16
         "conversations_chatmodel_groups",  # issue 15
         "prompts_prompt",  # issue 18
+        *("retention_retentionpolicy", "retention_groupretention", "retention_retentionrun"),  # issue 19
     }
 )
 # Models the new code adds (their content type and permissions are new rows) and columns it adds
@@ -50,6 +51,7 @@ NEW_MODELS: frozenset[tuple[str, str]] = frozenset(
     {
         ("api", "accesstoken"),
         ("prompts", "prompt"),
+        *(("retention", model) for model in ("retentionpolicy", "groupretention", "retentionrun")),
     }
 )
 NEW_COLUMNS: dict[tuple[str, str], object] = {
