@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts.views import LoginView, signup
+from accounts.views import LoginView, email_addresses_closed, signup
 
 urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="login"),
@@ -21,4 +21,10 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_changed.html"),
         name="password_change_done",
     ),
+]
+
+urlpatterns += [
+    # allauth's page where people add email addresses themselves stays closed: an address is
+    # what links a local account to the identity provider's person, so only an administrator sets it.
+    path("accounts/email/", email_addresses_closed, name="email_addresses_closed"),
 ]

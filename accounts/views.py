@@ -9,15 +9,18 @@ from django.views.decorators.cache import never_cache
 
 from accounts.forms import SignupForm
 from accounts.services import user_signup
+from accounts.sso import identity_providers
 from accounts.throttles import SignupThrottle, ThrottledLoginView
 from common.security import client_ip
 
 
 class LoginView(ThrottledLoginView):
-    """The throttled sign-in page (accounts.throttles), with a link to sign up when ALLOW_SIGNUP is on."""
+    """The throttled sign-in page (accounts.throttles), with a "Sign in with …" button per identity
+    provider and a link to sign up when ALLOW_SIGNUP is on."""
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "allow_signup": settings.ALLOW_SIGNUP}
+        context = super().get_context_data(**kwargs)
+        return {**context, "allow_signup": settings.ALLOW_SIGNUP, "identity_providers": identity_providers()}
 
 
 @login_not_required
@@ -39,3 +42,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("conversations:index")
     return render(request, "registration/signup.html", {"form": form}, status=422 if form.errors else 200)
+
+
+def email_addresses_closed(request: HttpRequest) -> HttpResponse:
+    """allauth's own address page, closed: only an administrator sets a person's address."""
+    raise Http404("Email addresses are set by an administrator.")

@@ -11,7 +11,18 @@ from pathlib import Path
 
 import dj_database_url
 
-from chatsite.env import env_bool, env_fernet_keys, env_float, env_int, env_list, env_str, load_env_file
+from chatsite.env import (
+    env_bool,
+    env_fernet_keys,
+    env_float,
+    env_int,
+    env_list,
+    env_oidc_providers,
+    env_str,
+    load_env_file,
+    oidc_origin,
+)
+from common import secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_env_file(BASE_DIR / ".env")
@@ -39,6 +50,12 @@ INSTALLED_APPS = [
     "csp",
     "django_htmx",
     "template_partials",
+    # Team sign-in (django-allauth: local accounts, OpenID Connect, two-factor sign-in).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     # The apps, lowest layer first (docs/architecture.md): each imports only those above it.
     "providers",
     "usage",
@@ -59,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -158,6 +176,36 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "conversations:index"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Team sign-in: django-allauth, OpenID Connect providers, two-factor sign-in (accounts/sso.py) ---
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "accounts.sso.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.sso.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+# Local accounts are linked to the provider's person only by an address the provider confirmed.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+# The providers (OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_NAME; OIDC_2_... for more).
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": env_oidc_providers()}}
+for _app in SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]:
+    secrets.remember(_app["secret"])  # scrubbed from every log record
+OIDC_ORIGINS = sorted(
+    {oidc_origin(app["settings"]["server_url"]) for app in SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]}
+)
+# Who may come in through a provider: verified addresses of these domains (blank: any), and only
+# members of this group (blank: no group needed).
+OIDC_ALLOWED_DOMAINS = env_list("OIDC_ALLOWED_DOMAINS", [])
+OIDC_REQUIRED_GROUP = env_str("OIDC_REQUIRED_GROUP", "")
+# The claim whose values are mirrored into Django groups at every sign-in through a provider.
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "chatsite")
+
 # --- HTTPS and cookies ----------------------------------------------------------------
 # HTTPS=1 in production (behind a TLS-terminating proxy that sets X-Forwarded-Proto).
 HTTPS = env_bool("HTTPS", False)
@@ -192,7 +240,8 @@ CONTENT_SECURITY_POLICY = {
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
-        "form-action": ["'self'"],
+        # The "Sign in with …" buttons post here and are sent on to the identity providers.
+        "form-action": ["'self'", *OIDC_ORIGINS],
         "frame-ancestors": ["'none'"],
     }
 }
