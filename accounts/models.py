@@ -21,3 +21,32 @@ class GroupMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.claim_value} → {self.group.name}"
+
+
+class SignInSettings(models.Model):
+    """How people may sign in, set by an administrator (one row; `current()` reads it)."""
+
+    password_sign_in = models.BooleanField(
+        default=True,
+        help_text="Off: only superusers sign in with a password; everyone else signs in through the identity provider.",
+    )
+    mfa_required_for_staff = models.BooleanField(
+        "two-factor sign-in required for staff",
+        default=False,
+        help_text="Staff who sign in with a password must set up an authenticator app before anything else.",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "sign-in settings"
+
+    def __str__(self) -> str:
+        return "Sign-in settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # one row
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> "SignInSettings":
+        """The site's settings; the defaults until an administrator saves them."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)

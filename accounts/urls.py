@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts.views import LoginView, email_addresses_closed, signup
+from accounts.views import LoginView, email_addresses_closed, password_reset, signup
 
 urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="login"),
@@ -27,4 +27,6 @@ urlpatterns += [
     # allauth's page where people add email addresses themselves stays closed: an address is
     # what links a local account to the identity provider's person, so only an administrator sets it.
     path("accounts/email/", email_addresses_closed, name="email_addresses_closed"),
+    # Password reset is allauth's page, open only where email can be sent (PASSWORD_RESET_BY_EMAIL).
+    path("accounts/password/reset/", password_reset, name="password_reset_by_email"),
 ]

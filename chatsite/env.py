@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
+from common import secrets
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -108,10 +110,9 @@ def _oidc_issuer(name: str) -> str:
     return issuer.rstrip("/")
 
 
-def oidc_origin(url: str) -> str:
-    """scheme://host[:port] of an issuer, as the Content-Security-Policy names an origin."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+def oidc_origins(providers: list[dict]) -> list[str]:
+    """scheme://host[:port] of each provider's issuer, as the Content-Security-Policy names origins."""
+    return sorted({"{0.scheme}://{0.netloc}".format(urlsplit(app["settings"]["server_url"])) for app in providers})
 
 
 def env_oidc_providers(max_providers: int = 9) -> list[dict]:
@@ -146,6 +147,8 @@ def env_oidc_providers(max_providers: int = 9) -> list[dict]:
                 "settings": settings,
             }
         )
+    for provider in providers:
+        secrets.remember(provider["secret"])  # scrubbed from every log record
     if len({provider["provider_id"] for provider in providers}) < len(providers):
         raise ImproperlyConfigured("Two identity providers have the same OIDC_…ID; give each its own.")
     return providers

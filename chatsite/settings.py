@@ -20,9 +20,8 @@ from chatsite.env import (
     env_oidc_providers,
     env_str,
     load_env_file,
-    oidc_origin,
+    oidc_origins,
 )
-from common import secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_env_file(BASE_DIR / ".env")
@@ -184,25 +183,29 @@ AUTHENTICATION_BACKENDS = [
 ACCOUNT_ADAPTER = "accounts.sso.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "accounts.sso.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username"}
-ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 # Local accounts are linked to the provider's person only by an address the provider confirmed.
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
-SOCIALACCOUNT_STORE_TOKENS = False
 # The providers (OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_NAME; OIDC_2_... for more).
 SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": env_oidc_providers()}}
-for _app in SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]:
-    secrets.remember(_app["secret"])  # scrubbed from every log record
-OIDC_ORIGINS = sorted(
-    {oidc_origin(app["settings"]["server_url"]) for app in SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]}
-)
+OIDC_ORIGINS = oidc_origins(SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"])  # their sign-in pages' origins
 # Who may come in through a provider: verified addresses of these domains (blank: any), and only
 # members of this group (blank: no group needed).
 OIDC_ALLOWED_DOMAINS = env_list("OIDC_ALLOWED_DOMAINS", [])
 OIDC_REQUIRED_GROUP = env_str("OIDC_REQUIRED_GROUP", "")
 # The claim whose values are mirrored into Django groups at every sign-in through a provider.
 OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# Password reset by email (allauth's pages) when a mail server is set; in development (DEBUG=1)
+# without one, the email is printed to the console. Otherwise those pages answer 404.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chatsite <noreply@localhost>")
+EMAIL_BACKEND = f"django.core.mail.backends.{'smtp' if EMAIL_HOST else 'console'}.EmailBackend"
+PASSWORD_RESET_BY_EMAIL = bool(EMAIL_HOST) or DEBUG
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "chatsite")
 
