@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from accounts.forms import SignInForm, SignupForm
+from accounts.mfa import password_login
 from accounts.models import SignInSettings
 from accounts.services import user_signup
 from accounts.sso import identity_providers
@@ -21,6 +22,10 @@ class LoginView(ThrottledLoginView):
     provider and a link to sign up when ALLOW_SIGNUP is on."""
 
     form_class = SignInForm
+
+    def form_valid(self, form):
+        # Through allauth's login stages: a person with an authenticator app is asked for a code.
+        return password_login(self.request, form.get_user(), redirect_url=self.get_success_url())
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

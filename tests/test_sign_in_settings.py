@@ -40,11 +40,11 @@ def test_the_sign_in_page_says_password_sign_in_is_for_administrators(anon_clien
 def test_the_admin_turns_password_sign_in_off(client_admin, alice):
     assert client_admin.get("/admin/accounts/signinsettings/")["Location"] == "/admin/accounts/signinsettings/add/"
 
-    response = client_admin.post("/admin/accounts/signinsettings/add/", {"mfa_required_for_staff": "on"})
+    response = client_admin.post("/admin/accounts/signinsettings/add/", {})  # both boxes unticked
 
     assert response.status_code == 302
     stored = SignInSettings.current()
-    assert (stored.password_sign_in, stored.mfa_required_for_staff) == (False, True)
+    assert (stored.password_sign_in, stored.mfa_required_for_staff) == (False, False)
     assert client_admin.get("/admin/accounts/signinsettings/")["Location"] == "/admin/accounts/signinsettings/1/change/"
     assert client_admin.get("/admin/accounts/signinsettings/add/").status_code == 403  # one row only
 
