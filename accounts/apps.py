@@ -1,4 +1,5 @@
-"""Who may come in: sign-in and sign-up pages, their throttles, password pages, the first admin."""
+"""Who may come in: sign-in and sign-up pages, their throttles, password pages, the first admin, team
+sign-in through identity providers (django-allauth) with their groups, and two-factor sign-in."""
 
 from django.apps import AppConfig
 

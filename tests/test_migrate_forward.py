@@ -37,10 +37,22 @@ MOVED = {
     ("conversations", "userquota"): "usage",
 }
 # Tables the new code's migrations create; any other new table fails the test.
-NEW_TABLES: frozenset[str] = frozenset({"api_accesstoken"})  # issue 16
+# Issue 15: django-allauth's tables (local addresses, provider accounts, authenticators) and
+# accounts' group mappings and sign-in settings.
+_SSO_MODELS = {
+    ("account", "emailaddress"),
+    ("account", "emailconfirmation"),
+    ("socialaccount", "socialapp"),
+    ("socialaccount", "socialaccount"),
+    ("socialaccount", "socialtoken"),
+    ("mfa", "authenticator"),
+    ("accounts", "groupmapping"),
+    ("accounts", "signinsettings"),
+}
+NEW_TABLES: frozenset[str] = frozenset({"api_accesstoken"} | {f"{app}_{model}" for app, model in _SSO_MODELS})
 # Models the new code adds (their content type and permissions are new rows) and columns it adds
 # to old tables, with the value every old row gets.
-NEW_MODELS: frozenset[tuple[str, str]] = frozenset({("api", "accesstoken")})
+NEW_MODELS: frozenset[tuple[str, str]] = frozenset({("api", "accesstoken"), *_SSO_MODELS})
 NEW_COLUMNS: dict[tuple[str, str], object] = {("conversations_usage", "source"): "chat"}
 # Granted to a group by the fill, on each moved model and on one that stays.
 GRANTED = ["view_usage", "change_providerkey", "view_chatmodel", "change_userquota", "view_conversation"]

@@ -16,6 +16,7 @@ from accounts.admission import Identity, refusal
 from accounts.groups import claim_values, groups_mirror
 from accounts.models import GroupMapping
 from chatsite.env import env_oidc_providers
+from common import secrets
 from usage.models import UserQuota
 
 pytestmark = pytest.mark.django_db
@@ -64,14 +65,21 @@ def sign_in(rf, userinfo: dict):
 # --- Settings ------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _secrets_seen_here_stay_here(monkeypatch):
+    # env_oidc_providers remembers each client secret for scrubbing, process-wide; the secrets of
+    # these tests must not be looked for in every later test's responses.
+    monkeypatch.setattr(secrets, "_known", set())
+
+
 def test_it_reads_providers_from_numbered_variables(monkeypatch):
     monkeypatch.setenv("OIDC_ISSUER", "https://login.example.com/realms/team/")
     monkeypatch.setenv("OIDC_CLIENT_ID", "chatsite")
-    monkeypatch.setenv("OIDC_CLIENT_SECRET", "s1")
+    monkeypatch.setenv("OIDC_CLIENT_SECRET", "first-client-secret-9f2c")
     monkeypatch.setenv("OIDC_NAME", "Keycloak")
     monkeypatch.setenv("OIDC_2_ISSUER", "https://login.microsoftonline.com/tenant/v2.0")
     monkeypatch.setenv("OIDC_2_CLIENT_ID", "abc")
-    monkeypatch.setenv("OIDC_2_CLIENT_SECRET", "s2")
+    monkeypatch.setenv("OIDC_2_CLIENT_SECRET", "second-client-secret-4b7e")
     monkeypatch.setenv("OIDC_2_SCOPES", "openid email profile groups")
 
     first, second = env_oidc_providers()
@@ -83,6 +91,7 @@ def test_it_reads_providers_from_numbered_variables(monkeypatch):
     )
     assert first["settings"]["oauth_pkce_enabled"] is True
     assert (second["provider_id"], second["settings"]["scope"]) == ("sso2", ["openid", "email", "profile", "groups"])
+    assert {"first-client-secret-9f2c", "second-client-secret-4b7e"} <= secrets.known()  # scrubbed from logs
 
 
 @pytest.mark.parametrize(
