@@ -4,6 +4,8 @@ password, groups or two-factor set-up changed."""
 
 import pytest
 from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -48,7 +50,7 @@ def _snapshot():
     return [
         list(users.values("pk", "username", "password", "email", "is_active", "is_staff", "is_superuser")),
         list(get_user_model().groups.through.objects.order_by("pk").values()),
-        list(Authenticator.objects.order_by("pk").values("pk", "user", "type")),
+        list(Authenticator.objects.order_by("pk").values("pk", "user", "type", "data")),
         list(SocialAccount.objects.order_by("pk").values()),
     ]
 
@@ -62,8 +64,11 @@ def test_the_sweep_sees_allauths_addresses():
 @pytest.mark.parametrize("who", ["visitor", "alice"])
 def test_hostile_input_to_every_sign_in_address_changes_nothing(who, client_alice, anon_client, bob, settings):
     settings.PASSWORD_RESET_BY_EMAIL = True
+    TOTP.activate(bob, generate_totp_secret())  # another person's two-factor set-up, which must stay
+    RecoveryCodes.activate(bob)
     client = client_alice if who == "alice" else anon_client
     before = _snapshot()
+    assert len(before[2]) == 2
 
     for address in _sign_in_addresses():
         for response in (
