@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # HOST and PORT are not set here: given on the command line (`make run PORT=9000`) or in the
 # environment they reach gunicorn.conf.py as they are, and otherwise it takes them from .env.
 
-.PHONY: run run-local setup dev test test-scaleout test-realmodel lint format chromium fake-upstream clean
+.PHONY: run run-local setup dev test test-scaleout test-realmodel lint format chromium oidc-provider fake-upstream clean
 
 # The Procfile's server, with the same gunicorn.conf.py.
 GUNICORN := $(VENV)/bin/gunicorn chatsite.wsgi --config gunicorn.conf.py
@@ -34,7 +34,7 @@ dev: $(VENV)/.runtime .env ## Django's auto-reloading development server with DE
 	$(PY) manage.py ensure_admin
 	DEBUG=1 $(SUPERVISE) $(PY) manage.py runserver $(or $(HOST),127.0.0.1):$(or $(PORT),8000)
 
-test: $(VENV)/.dev chromium ## The whole test suite, browser tests included
+test: $(VENV)/.dev chromium oidc-provider ## The whole test suite, browser tests included
 	$(PY) -m pytest
 
 # The whole suite again on the scale-out engines: PostgreSQL, with sessions and the cache in
@@ -46,7 +46,7 @@ SCALEOUT_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432
 SCALEOUT_REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
 SCALEOUT_ENV := DATABASE_URL='$(SCALEOUT_DATABASE_URL)' REDIS_URL='$(SCALEOUT_REDIS_URL)'
 
-test-scaleout: $(VENV)/.dev chromium ## The whole test suite on PostgreSQL + Redis (skipped, with the reason, without them)
+test-scaleout: $(VENV)/.dev chromium oidc-provider ## The whole test suite on PostgreSQL + Redis (skipped, with the reason, without them)
 	@if reason=$$($(SCALEOUT_ENV) $(PY) scripts/check_services.py); then \
 		echo "Running the suite on PostgreSQL ($(SCALEOUT_DATABASE_URL)) and Redis ($(SCALEOUT_REDIS_URL))"; \
 		$(SCALEOUT_ENV) $(PY) -m pytest; \
@@ -85,6 +85,17 @@ chromium:
 		echo "*** Chromium is missing and cannot be installed without root: the browser tests will be SKIPPED."; \
 		echo "*** Install it with: sudo apt-get install chromium"; \
 	fi
+
+# The identity provider of the SSO tests (node-oidc-provider from npm, tests/oidc/), installed
+# again when its lockfile changes. Without Node.js those tests are skipped, each with the reason.
+OIDC_STAMP := tests/oidc/node_modules/.package-lock.json
+oidc-provider:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(OIDC_STAMP); \
+	else echo "*** Node.js/npm is missing: the SSO end-to-end tests will be SKIPPED (apt-get install nodejs npm)."; fi
+
+$(OIDC_STAMP): tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

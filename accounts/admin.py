@@ -1,14 +1,17 @@
-"""People in the admin: the stock user admin, with a token quota, a usage summary, and off-boarding in one click."""
+"""People in the admin: the stock user admin, with a token quota, a usage summary and off-boarding in
+one click; groups from the identity provider and the sign-in settings."""
 
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts import offboarding
+from accounts.models import GroupMapping, SignInSettings
 from providers import keys
 from usage import report
 from usage.models import UserQuota
@@ -79,3 +82,28 @@ class ChatUserAdmin(UserAdmin):
             return "—"
         key = keys.stored_key_for(user)
         return f"{key} ({key.masked})" if key else "AIMLAPI_API_KEY from the environment"
+
+
+# --- Sign-in: groups from the identity provider, the site's sign-in settings --------------
+@admin.register(GroupMapping)
+class GroupMappingAdmin(admin.ModelAdmin):
+    list_display = ["claim_value", "group"]
+    search_fields = ["claim_value", "group__name"]
+    autocomplete_fields = ["group"]
+
+
+@admin.register(SignInSettings)
+class SignInSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "password_sign_in", "mfa_required_for_staff"]
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and not SignInSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # One row: the list is its form (the add form until the first save).
+        if SignInSettings.objects.exists():
+            return redirect(reverse("admin:accounts_signinsettings_change", args=[1]))
+        return redirect(reverse("admin:accounts_signinsettings_add"))

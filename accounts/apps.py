@@ -1,4 +1,5 @@
-"""Who may come in: sign-in and sign-up pages, their throttles, password pages, the first admin, off-boarding."""
+"""Who may come in: sign-in and sign-up pages, their throttles, password pages, the first admin, team
+sign-in through identity providers (django-allauth) with their groups, two-factor sign-in, off-boarding."""
 
 from django.apps import AppConfig
 from django.db.models.signals import post_init, post_save

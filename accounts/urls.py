@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts.views import LoginView, signup
+from accounts.views import LoginView, email_addresses_closed, password_reset, signup
 
 urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="login"),
@@ -21,4 +21,12 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_changed.html"),
         name="password_change_done",
     ),
+]
+
+urlpatterns += [
+    # allauth's page where people add email addresses themselves stays closed: an address is
+    # what links a local account to the identity provider's person, so only an administrator sets it.
+    path("accounts/email/", email_addresses_closed, name="email_addresses_closed"),
+    # Password reset is allauth's page, open only where email can be sent (PASSWORD_RESET_BY_EMAIL).
+    path("accounts/password/reset/", password_reset, name="password_reset_by_email"),
 ]

@@ -9,9 +9,12 @@ import base64
 import binascii
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
+
+from common import secrets
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -96,3 +99,56 @@ def env_fernet_keys(name: str) -> list[str]:
                 'python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
             )
     return keys
+
+
+def _oidc_issuer(name: str) -> str:
+    issuer = env_str(name) or ""
+    parts = urlsplit(issuer)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ImproperlyConfigured(f"{name} must be an https:// URL (http:// only on this machine); got {issuer!r}.")
+    return issuer.rstrip("/")
+
+
+def oidc_origins(providers: list[dict]) -> list[str]:
+    """scheme://host[:port] of each provider's issuer, as the Content-Security-Policy names origins."""
+    return sorted({"{0.scheme}://{0.netloc}".format(urlsplit(app["settings"]["server_url"])) for app in providers})
+
+
+def env_oidc_providers(max_providers: int = 9) -> list[dict]:
+    """The identity providers of OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET (and OIDC_NAME,
+    OIDC_ID, OIDC_SCOPES), then OIDC_2_ISSUER… up to OIDC_9_…, as django-allauth's openid_connect APPS.
+
+    A provider is given by its issuer; a missing client id or secret beside an issuer, or a client
+    id without an issuer, stops the start with the variable's name.
+    """
+    providers = []
+    for number in range(1, max_providers + 1):
+        prefix = "OIDC_" if number == 1 else f"OIDC_{number}_"
+        given = [field for field in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET") if _raw(prefix + field)]
+        if not given:
+            continue
+        for field in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET"):
+            if field not in given:
+                raise ImproperlyConfigured(f"{prefix}{field} must be set beside {prefix}{given[0]}.")
+        provider_id = env_str(prefix + "ID", "sso" if number == 1 else f"sso{number}")
+        if not provider_id.isascii() or not provider_id.replace("-", "").isalnum():
+            raise ImproperlyConfigured(f"{prefix}ID must be letters, digits and dashes; got {provider_id!r}.")
+        settings = {"server_url": _oidc_issuer(prefix + "ISSUER"), "oauth_pkce_enabled": True}
+        if scopes := env_str(prefix + "SCOPES"):
+            settings["scope"] = scopes.split()
+        providers.append(
+            {
+                "provider_id": provider_id,
+                "name": env_str(prefix + "NAME", "single sign-on"),
+                "client_id": env_str(prefix + "CLIENT_ID"),
+                "secret": env_str(prefix + "CLIENT_SECRET"),
+                # Discovery from the issuer's /.well-known/openid-configuration; code flow with PKCE.
+                "settings": settings,
+            }
+        )
+    for provider in providers:
+        secrets.remember(provider["secret"])  # scrubbed from every log record
+    if len({provider["provider_id"] for provider in providers}) < len(providers):
+        raise ImproperlyConfigured("Two identity providers have the same OIDC_…ID; give each its own.")
+    return providers

@@ -11,7 +11,17 @@ from pathlib import Path
 
 import dj_database_url
 
-from chatsite.env import env_bool, env_fernet_keys, env_float, env_int, env_list, env_str, load_env_file
+from chatsite.env import (
+    env_bool,
+    env_fernet_keys,
+    env_float,
+    env_int,
+    env_list,
+    env_oidc_providers,
+    env_str,
+    load_env_file,
+    oidc_origins,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_env_file(BASE_DIR / ".env")
@@ -39,6 +49,12 @@ INSTALLED_APPS = [
     "csp",
     "django_htmx",
     "template_partials",
+    # Team sign-in (django-allauth: local accounts, OpenID Connect, two-factor sign-in).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     # The apps, lowest layer first (docs/architecture.md): each imports only those above it.
     "providers",
     "usage",
@@ -61,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.mfa.StaffMFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -160,6 +178,40 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "conversations:index"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Team sign-in: django-allauth, OpenID Connect providers, two-factor sign-in (accounts/sso.py) ---
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "accounts.sso.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.sso.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_EMAIL_VERIFICATION = "none"
+# Local accounts are linked to the provider's person only by an address the provider confirmed.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# The providers (OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_NAME; OIDC_2_... for more).
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": env_oidc_providers()}}
+OIDC_ORIGINS = oidc_origins(SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"])  # their sign-in pages' origins
+# Who may come in through a provider: verified addresses of these domains (blank: any), and only
+# members of this group (blank: no group needed).
+OIDC_ALLOWED_DOMAINS = env_list("OIDC_ALLOWED_DOMAINS", [])
+OIDC_REQUIRED_GROUP = env_str("OIDC_REQUIRED_GROUP", "")
+# The claim whose values are mirrored into Django groups at every sign-in through a provider.
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# Password reset by email (allauth's pages) when a mail server is set; in development (DEBUG=1)
+# without one, the email is printed to the console. Otherwise those pages answer 404.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chatsite <noreply@localhost>")
+EMAIL_BACKEND = f"django.core.mail.backends.{'smtp' if EMAIL_HOST else 'console'}.EmailBackend"
+PASSWORD_RESET_BY_EMAIL = bool(EMAIL_HOST) or DEBUG
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "chatsite")
+
 # --- HTTPS and cookies ----------------------------------------------------------------
 # HTTPS=1 in production (behind a TLS-terminating proxy that sets X-Forwarded-Proto).
 HTTPS = env_bool("HTTPS", False)
@@ -194,7 +246,8 @@ CONTENT_SECURITY_POLICY = {
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
-        "form-action": ["'self'"],
+        # The "Sign in with …" buttons post here and are sent on to the identity providers.
+        "form-action": ["'self'", *OIDC_ORIGINS],
         "frame-ancestors": ["'none'"],
     }
 }

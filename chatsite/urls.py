@@ -20,6 +20,9 @@ class _MovedAdminPage(RedirectView):
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    # django-allauth's pages (providers, two-factor sign-in, password reset) beside ours, which win
+    # where both have an address (sign-in, sign-up, sign-out).
+    path("accounts/", include("allauth.urls")),
     re_path(_MOVED_ADMIN, _MovedAdminPage.as_view()),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

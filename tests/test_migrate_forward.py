@@ -37,12 +37,25 @@ MOVED = {
     ("conversations", "userquota"): "usage",
 }
 # Tables the new code's migrations create; any other new table fails the test.
+# Issue 15: django-allauth's tables (local addresses, provider accounts, authenticators) and
+# accounts' group mappings and sign-in settings.
+_SSO_MODELS = {
+    ("account", "emailaddress"),
+    ("account", "emailconfirmation"),
+    ("socialaccount", "socialapp"),
+    ("socialaccount", "socialaccount"),
+    ("socialaccount", "socialtoken"),
+    ("mfa", "authenticator"),
+    ("accounts", "groupmapping"),
+    ("accounts", "signinsettings"),
+}
+_RETENTION_MODELS = {("retention", model) for model in ("retentionpolicy", "groupretention", "retentionrun")}
 NEW_TABLES: frozenset[str] = frozenset(
     {
         "api_accesstoken",  # issue 16
         "conversations_chatmodel_groups",  # issue 15
         "prompts_prompt",  # issue 18
-        *("retention_retentionpolicy", "retention_groupretention", "retention_retentionrun"),  # issue 19
+        *(f"{app}_{model}" for app, model in _SSO_MODELS | _RETENTION_MODELS),  # issues 15, 19
     }
 )
 # Models the new code adds (their content type and permissions are new rows) and columns it adds
@@ -51,7 +64,8 @@ NEW_MODELS: frozenset[tuple[str, str]] = frozenset(
     {
         ("api", "accesstoken"),
         ("prompts", "prompt"),
-        *(("retention", model) for model in ("retentionpolicy", "groupretention", "retentionrun")),
+        *_SSO_MODELS,
+        *_RETENTION_MODELS,
     }
 )
 NEW_COLUMNS: dict[tuple[str, str], object] = {

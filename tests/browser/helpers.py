@@ -57,7 +57,7 @@ def sign_in(page: Page, live_server, user) -> None:
     page.goto("/accounts/login/")
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{live_server.url}/")
     # The URL changes before the page's deferred scripts have run: an Enter pressed before
     # chat.js listens adds a line instead of sending (seen once in CI on a loaded machine).
