@@ -5,12 +5,9 @@ real environment variables win over it.
 Every variable is listed, with its default, in `.env.example` and the README.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
-import dj_database_url
-
+from chatsite.database import database_settings
 from chatsite.env import (
     env_bool,
     env_fernet_keys,
@@ -103,42 +100,16 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 # SQLite in var/ is the embedded default; DATABASE_URL=postgres://... selects PostgreSQL.
-SQLITE_PATH = BASE_DIR / "var" / "db.sqlite3"
+# chatsite/database.py says how each is tuned (SQLite's WAL and write lock, PostgreSQL's pool).
+# DATABASE_POOL_MAX: PostgreSQL connections per process, from a pool (0: no pool, e.g. behind PgBouncer).
+DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", 20, minimum=0)
 DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}"),
+    "default": database_settings(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-        conn_health_checks=True,
+        pool_max=DATABASE_POOL_MAX,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets readers work while one writer writes; IMMEDIATE takes the write lock at
-    # BEGIN, so concurrent writers queue for up to `timeout` seconds instead of failing
-    # halfway through a transaction with "database is locked". Connections are kept per
-    # thread (DATABASE_CONN_MAX_AGE), which saves opening the file on every request.
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-    }
-    # pytest's in-memory SQLite would hide locking: tests use a file database too, one per
-    # test process so that two test runs on one machine do not share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"chatsite-test-{os.getpid()}.sqlite3")}
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-
-# Each PostgreSQL connection is a server process, and PostgreSQL allows 100 by default: with
-# many threads per gunicorn process and several processes, a connection kept per thread would
-# run out. So connections come from a pool per process (psycopg_pool), DATABASE_POOL_MAX at
-# most; threads take one for a query or a transaction and give it back, including while a
-# reply waits on the upstream (see generation.py). 0 turns the pool off (e.g. behind PgBouncer).
-DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", 20, minimum=0)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX:
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # required with a pool: "closing" gives it back
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1,
-        "max_size": DATABASE_POOL_MAX,
-        "timeout": 30,  # seconds a thread waits for a free connection before failing
-    }
 
 # --- Cache ----------------------------------------------------------------------------
 # Rate limits and quotas count in the cache. Each process has its own local-memory cache by
