@@ -28,6 +28,12 @@ def rendered_html(content: str) -> dict:
     return {"content_html": markdown.render(content), "html_version": markdown.VERSION}
 
 
+def stale_after() -> float:
+    """Seconds after which an unfinished reply nobody touched is stale: its worker died."""
+    # Retries may keep a reply pending for up to the turn's budget before any text arrives.
+    return max(settings.AIMLAPI_CONNECT_TIMEOUT + settings.AIMLAPI_TIMEOUT, settings.AIMLAPI_TURN_BUDGET) + 30
+
+
 def _bounded(name: str) -> list:
     low, high = PARAMETER_BOUNDS[name]
     return [MinValueValidator(low), MaxValueValidator(high)]
@@ -39,6 +45,25 @@ def _check_bounds(name: str) -> models.CheckConstraint:
         condition=models.Q(**{f"{name}__isnull": True}) | models.Q(**{f"{name}__gte": low, f"{name}__lte": high}),
         name=f"conversation_{name}_in_bounds",
     )
+
+
+FOLDER_NAME_LENGTH = 60
+
+
+class Folder(models.Model):
+    """A person's folder of conversations (one level); `collapsed` is how the sidebar last showed it."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_folders")
+    name = models.CharField(max_length=FOLDER_NAME_LENGTH)
+    collapsed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="folder_owner_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Conversation(models.Model):
@@ -73,6 +98,12 @@ class Conversation(models.Model):
     import_batch = models.UUIDField(null=True, blank=True, editable=False)
     # The model an imported file named, when this site does not offer it: information only.
     imported_model = models.CharField(max_length=200, blank=True, editable=False)
+    # A deleted folder leaves its conversations in the main list.
+    folder = models.ForeignKey(Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    # A temporary chat is never listed, searched, exported or shared, and is deleted with its
+    # messages when its owner leaves it or TEMPORARY_CHAT_HOURS after its last activity
+    # (services.temporary: never while a reply is being written).
+    temporary = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -97,6 +128,12 @@ class Conversation(models.Model):
             ),
             models.Index(
                 fields=["deleted_at"], name="conversation_trash", condition=models.Q(deleted_at__isnull=False)
+            ),
+            models.Index(fields=["owner"], name="conversation_temporary", condition=models.Q(temporary=True)),
+            models.Index(
+                fields=["folder", "-updated_at", "-id"],
+                name="conversation_filed",
+                condition=models.Q(deleted_at__isnull=True, archived_at__isnull=True, pinned_at__isnull=True),
             ),
             models.Index(
                 fields=["import_batch"],
@@ -210,9 +247,7 @@ class Message(models.Model):
     @property
     def is_stale(self) -> bool:
         """An unfinished reply not touched for longer than any upstream call could take: its worker died."""
-        # Retries may keep a reply pending for up to the turn's budget before any text arrives.
-        limit = max(settings.AIMLAPI_CONNECT_TIMEOUT + settings.AIMLAPI_TIMEOUT, settings.AIMLAPI_TURN_BUDGET) + 30
-        return self.status in self.IN_PROGRESS and (timezone.now() - self.updated_at).total_seconds() > limit
+        return self.status in self.IN_PROGRESS and (timezone.now() - self.updated_at).total_seconds() > stale_after()
 
     @property
     def can_retry(self) -> bool:
