@@ -10,18 +10,21 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from conversations.generation import live
 from conversations.models import Conversation, Message, stale_after
 
 
 def _writing():
-    """Whether a conversation (OuterRef) has a reply being written: unfinished, and touched recently."""
+    """Whether a conversation (OuterRef) has a reply being written: unfinished and touched recently, or
+    still in this process's hands (its usage row and title are written just after its final save)."""
     recent = timezone.now() - timedelta(seconds=stale_after())
-    return Exists(
-        Message.objects.filter(conversation=OuterRef("pk"), status__in=Message.IN_PROGRESS, updated_at__gte=recent)
-    )
+    unfinished = Q(status__in=Message.IN_PROGRESS, updated_at__gte=recent)
+    with live.running_lock:
+        here = list(live.running)
+    return Exists(Message.objects.filter(unfinished | Q(pk__in=here), conversation=OuterRef("pk")))
 
 
 def _delete(conversations) -> int:
