@@ -1,7 +1,6 @@
 """Writes of the conversations domain, one module per job: turns (send, retry, regenerate, edit,
-stop, switch), organise (settings, titles, pins, archive, trash), folders, temporary (chats that are not kept),
-sharing, importing. Views and
-commands call them as `services.<name>`."""
+stop, switch), organise (settings, titles, pins, archive, trash), folders, temporary (chats that
+are not kept), sharing, importing. Views and commands call them as `services.<name>`."""
 
 from conversations.services.errors import ChatError, DatabaseBusy, LimitReached
 from conversations.services.folders import (

@@ -17,7 +17,11 @@
   document.addEventListener("toggle", function (event) {
     var folder = event.target;
     if (!(folder instanceof HTMLDetailsElement) || !folder.matches("details[data-folder]")) return;
-    var body = new URLSearchParams({ collapsed: folder.open ? "0" : "1" });
+    // A folder rendered open fires `toggle` too: only a change from the stored state is sent.
+    var open = folder.open ? "1" : "0";
+    if (folder.dataset.open === open) return;
+    folder.dataset.open = open;
+    var body = new URLSearchParams({ collapsed: open === "1" ? "0" : "1" });
     fetch(folder.dataset.collapseUrl, {
       method: "POST",
       body: body,

@@ -45,23 +45,30 @@ def test_a_folders_collapsed_state_is_kept_after_a_reload(page, live_server, ali
     chat = stored_conversation(alice, "Quarterly plan", [("Plan Q3", "Here is a plan.")])
     chat.folder = folder
     chat.save()
+    saves = []
+    page.on("request", lambda request: saves.append(request.url) if "/collapse/" in request.url else None)
     sign_in(page, live_server, alice)
     filed = page.locator("details.folder").get_by_role("link", name="Quarterly plan")
     expect(filed).to_be_visible()
+    page.get_by_label("New folder name").fill("Home")
+    page.get_by_label("New folder name").press("Enter")  # the sidebar is swapped in again
+    expect(page.locator("details.folder")).to_have_count(2)
+    page.wait_for_load_state("networkidle")
+    assert saves == [], "showing a folder as it was stored saves nothing"
 
     with page.expect_response(re.compile(r"/folders/\d+/collapse/$")) as saved:
-        page.locator("details.folder > summary").click()
+        page.locator(f"#folder-{folder.pk} > summary").click()
     assert saved.value.status == 204
     expect(filed).to_be_hidden()
     page.reload()
 
-    expect(page.locator("details.folder")).not_to_have_attribute("open", "")
+    expect(page.locator(f"#folder-{folder.pk}")).not_to_have_attribute("open", "")
     expect(filed).to_be_hidden()
     folder.refresh_from_db()
     assert folder.collapsed
 
     with page.expect_response(re.compile(r"/folders/\d+/collapse/$")):
-        page.locator("details.folder > summary").click()
+        page.locator(f"#folder-{folder.pk} > summary").click()
     page.reload()
     expect(filed).to_be_visible()
 
