@@ -227,3 +227,16 @@ def test_a_kept_chat_started_without_the_switch_stays(client_alice, alice, upstr
     client_alice.get("/")
 
     assert Conversation.objects.filter(pk=chat.pk, temporary=False, deleted_at__isnull=True).exists()
+
+
+def test_pinned_or_archived_it_is_still_never_listed(client_alice, alice, upstream):
+    _, chat = _start(client_alice, "zebra crossing")
+    settle()
+
+    client_alice.post(f"/c/{chat.pk}/pin/", {"pinned": "1"}, htmx=True)
+    pinned = client_alice.get(f"/c/{chat.pk}/").content.decode()
+    client_alice.post(f"/c/{chat.pk}/archive/", {"archived": "1"}, htmx=True)
+    archived = client_alice.get("/c/list/?archived=1", htmx=True).content.decode()
+
+    assert f'id="conversation-{chat.pk}"' not in pinned
+    assert f'id="conversation-{chat.pk}"' not in archived
