@@ -304,6 +304,10 @@ CHAT_AUTO_TITLE_MODEL = env_str("CHAT_AUTO_TITLE_MODEL", "")
 # The largest history file (chatsite JSON or ChatGPT's conversations.json) one import accepts.
 CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 
+# --- Folders and temporary chats (conversations.services.folders, .temporary) ------------
+# Hours after its last message that a temporary chat nobody left is deleted (by purge_trash).
+TEMPORARY_CHAT_HOURS = env_int("TEMPORARY_CHAT_HOURS", 24, minimum=1)
+
 # --- API: OpenAI-compatible endpoints at /v1/ under personal access tokens (api/) -------
 API_ENABLED = env_bool("API_ENABLED", True)
 # Group names whose members may use the API; empty: everyone with an account.

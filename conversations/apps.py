@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_migrate
 
 from common.signals import access_ended
@@ -18,6 +19,14 @@ def _stop_replies(sender, user, **kwargs):
     replies_stop(owner=user)
 
 
+def _leave_temporary_chats(sender, request, user, **kwargs):
+    # Signing out leaves every temporary chat (accounts/ signs out and does not know the chat).
+    from conversations import services
+
+    if user is not None:
+        services.temporary_chats_leave(owner=user)
+
+
 class ConversationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "conversations"
@@ -27,3 +36,5 @@ class ConversationsConfig(AppConfig):
         post_migrate.connect(_install_search, sender=self)
         # A person whose access ended (accounts.offboarding) has their live replies stopped and kept.
         access_ended.connect(_stop_replies, dispatch_uid="conversations-stop-replies")
+        # Signing out leaves every temporary chat.
+        user_logged_out.connect(_leave_temporary_chats, dispatch_uid="conversations.leave_temporary_chats")

@@ -3,7 +3,7 @@ import uuid
 from django import forms
 from django.conf import settings
 
-from conversations.models import TITLE_LENGTH, Conversation
+from conversations.models import FOLDER_NAME_LENGTH, TITLE_LENGTH, Conversation
 from providers import catalogue
 from providers.params import PARAMETER_BOUNDS
 
@@ -39,6 +39,12 @@ class MessageForm(EditForm):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.setdefault("client_id", uuid.uuid4())
+
+
+class NewChatForm(MessageForm):
+    """The first message of a new chat, and whether the chat is temporary (not kept)."""
+
+    temporary = forms.BooleanField(required=False)
 
 
 class ConversationSettingsForm(forms.ModelForm):
@@ -105,6 +111,19 @@ class ConversationSettingsForm(forms.ModelForm):
 
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=TITLE_LENGTH, required=False, label="Title")
+
+
+class FolderForm(forms.Form):
+    name = forms.CharField(
+        max_length=FOLDER_NAME_LENGTH,
+        label="Folder name",
+        error_messages={"required": "Give the folder a name."},
+    )
+
+
+class MoveForm(forms.Form):
+    # A folder's id, or blank: no folder.
+    folder = forms.IntegerField(required=False, min_value=1, error_messages={"invalid": "Choose one of your folders."})
 
 
 class ImportForm(forms.Form):

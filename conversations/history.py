@@ -1,6 +1,6 @@
 """Export and import formats of a person's history (no database writes here; see services).
 
-- `export_json` / `export_markdown`: chatsite's own formats (docs/export-format.md).
+- `export_json`: chatsite's own format (docs/export-format.md); Markdown for reading is in `markdown_export`.
 - `parse_import`: reads chatsite's JSON or ChatGPT's `conversations.json` into plain
   `ImportedConversation`s, validating everything first, so that `services.conversation_import`
   stores all of a file or nothing.
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from conversations.models import TITLE_LENGTH, Conversation, Message
+from conversations.models import FOLDER_NAME_LENGTH, TITLE_LENGTH, Conversation, Message
 from providers.params import PARAMETER_BOUNDS
 
 FORMAT = "chatsite-export"
@@ -59,12 +59,13 @@ class ImportedConversation:
     archived: bool = False
     current: int | None = None  # index of the message the conversation shows
     messages: list[ImportedMessage] = field(default_factory=list)
+    folder: str = ""  # a folder's name: found or created by the import
 
 
 # --- Export ---------------------------------------------------------------------------
 
 
-def _time(value: datetime | None) -> str | None:
+def time_text(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
 
@@ -76,10 +77,11 @@ def conversation_data(conversation: Conversation, messages: list[Message]) -> di
         "model": conversation.model,
         "system_prompt": conversation.system_prompt,
         "params": {name: getattr(conversation, name) for name in PARAMETER_BOUNDS},
-        "created_at": _time(conversation.created_at),
-        "updated_at": _time(conversation.updated_at),
+        "created_at": time_text(conversation.created_at),
+        "updated_at": time_text(conversation.updated_at),
         "pinned": conversation.pinned_at is not None,
         "archived": conversation.archived_at is not None,
+        "folder": conversation.folder.name if conversation.folder_id else None,
         "current": index_of.get(conversation.current_message_id),
         "messages": [
             {
@@ -94,14 +96,14 @@ def conversation_data(conversation: Conversation, messages: list[Message]) -> di
                 "first_token_ms": message.first_token_ms,
                 "error_code": message.error_code,
                 "error": message.error,
-                "created_at": _time(message.created_at),
+                "created_at": time_text(message.created_at),
             }
             for message in messages
         ],
     }
 
 
-def _with_messages(conversations: Iterable[Conversation]) -> Iterator[tuple[Conversation, list[Message]]]:
+def with_messages(conversations: Iterable[Conversation]) -> Iterator[tuple[Conversation, list[Message]]]:
     """Each conversation with its messages, reading the messages of EXPORT_BATCH conversations at once."""
     batch: list[Conversation] = []
 
@@ -124,29 +126,11 @@ def _with_messages(conversations: Iterable[Conversation]) -> Iterator[tuple[Conv
 
 def export_json(conversations: Iterable[Conversation]) -> Iterator[str]:
     """chatsite's JSON export, as pieces of text to stream (the whole history may be large)."""
-    head = {"format": FORMAT, "version": VERSION, "exported_at": _time(timezone.now())}
+    head = {"format": FORMAT, "version": VERSION, "exported_at": time_text(timezone.now())}
     yield json.dumps(head, ensure_ascii=False)[:-1] + ', "conversations": ['
-    for number, (conversation, messages) in enumerate(_with_messages(conversations)):
+    for number, (conversation, messages) in enumerate(with_messages(conversations)):
         yield ("," if number else "") + "\n" + json.dumps(conversation_data(conversation, messages), ensure_ascii=False)
     yield "\n]}\n"
-
-
-def export_markdown(conversations: Iterable[Conversation]) -> Iterator[str]:
-    """Each conversation's current branch as Markdown, for reading (not for import)."""
-    for number, (conversation, messages) in enumerate(_with_messages(conversations)):
-        by_id = {message.pk: message for message in messages}
-        branch, node = [], by_id.get(conversation.current_message_id) or (messages[-1] if messages else None)
-        while node is not None:
-            branch.append(node)
-            node = by_id.get(node.parent_id)
-        lines = ["\n---\n\n" if number else "", f"# {conversation.display_title}\n\n"]
-        lines.append(f"*{conversation.model} · created {_time(conversation.created_at)}*\n\n")
-        if conversation.system_prompt:
-            lines.append(f"**System prompt:** {conversation.system_prompt}\n\n")
-        for message in reversed(branch):
-            lines.append(f"## {'You' if message.role == Message.Role.USER else message.role.capitalize()}\n\n")
-            lines.append(f"{message.content}\n\n")
-        yield "".join(lines)
 
 
 # --- Import ---------------------------------------------------------------------------
@@ -265,6 +249,7 @@ def _chatsite_conversation(item, number: int) -> ImportedConversation:
         archived=bool(item.get("archived")),
         current=current,
         messages=messages,
+        folder=" ".join(_text(item.get("folder"), f"{where}, folder", limit=FOLDER_NAME_LENGTH).split()),
     )
 
 

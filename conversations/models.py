@@ -43,6 +43,25 @@ def _check_bounds(name: str) -> models.CheckConstraint:
     )
 
 
+FOLDER_NAME_LENGTH = 60
+
+
+class Folder(models.Model):
+    """A person's folder of conversations (one level); `collapsed` is how the sidebar last showed it."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_folders")
+    name = models.CharField(max_length=FOLDER_NAME_LENGTH)
+    collapsed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="folder_owner_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Conversation(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=TITLE_LENGTH, blank=True)
@@ -75,6 +94,12 @@ class Conversation(models.Model):
     import_batch = models.UUIDField(null=True, blank=True, editable=False)
     # The model an imported file named, when this site does not offer it: information only.
     imported_model = models.CharField(max_length=200, blank=True, editable=False)
+    # A deleted folder leaves its conversations in the main list.
+    folder = models.ForeignKey(Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    # A temporary chat is never listed, searched, exported or shared, and is deleted with its
+    # messages when its owner leaves it or TEMPORARY_CHAT_HOURS after its last activity
+    # (services.temporary: never while a reply is being written).
+    temporary = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -99,6 +124,12 @@ class Conversation(models.Model):
             ),
             models.Index(
                 fields=["deleted_at"], name="conversation_trash", condition=models.Q(deleted_at__isnull=False)
+            ),
+            models.Index(fields=["owner"], name="conversation_temporary", condition=models.Q(temporary=True)),
+            models.Index(
+                fields=["folder", "-updated_at", "-id"],
+                name="conversation_filed",
+                condition=models.Q(deleted_at__isnull=True, archived_at__isnull=True, pinned_at__isnull=True),
             ),
             models.Index(
                 fields=["import_batch"],

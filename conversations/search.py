@@ -57,23 +57,42 @@ class Hit:
         return f"{url}?m={self.message_id}#message-{self.message_id}"
 
 
-def search_messages(owner, query: str, *, limit: int = 30) -> list[Hit]:
+def search_messages(owner, query: str, *, limit: int = 30, folder_id: int | None = None) -> list[Hit]:
     """The owner's conversations whose title matches `query`, then matching messages, newest first.
 
     Newest is by id (the order rows were written), which both engines can read from the
     index without sorting every match.
 
-    Deleted conversations never match. Every word of the query must occur (the last one
-    may be the start of a word, from PREFIX_MIN letters on).
+    Deleted and temporary conversations never match; with `folder_id`, only that folder's do.
+    Every word of the query must occur (the last one may be the start of a word, from
+    PREFIX_MIN letters on).
     """
     words = _words(query)
     if not words:
         return []
+    scope = _Scope(owner.pk, folder_id)
     if connection.vendor == "postgresql":
-        titles, messages = _pg_search(owner.pk, words, limit)
+        titles, messages = _pg_search(scope, words, limit)
     else:
-        titles, messages = _sqlite_search(owner.pk, words, limit)
+        titles, messages = _sqlite_search(scope, words, limit)
     return [_hit(row, title_match=True) for row in titles] + [_hit(row, title_match=False) for row in messages]
+
+
+@dataclass
+class _Scope:
+    """Which conversations a search reads: the owner's live, kept ones (in one folder, when given)."""
+
+    owner_id: int
+    folder_id: int | None
+
+    @property
+    def sql(self) -> str:
+        sql = "c.owner_id = %s AND c.deleted_at IS NULL AND NOT c.temporary"
+        return sql + (" AND c.folder_id = %s" if self.folder_id is not None else "")
+
+    @property
+    def params(self) -> list[int]:
+        return [self.owner_id] if self.folder_id is None else [self.owner_id, self.folder_id]
 
 
 def _words(query: str) -> list[str]:
@@ -122,30 +141,30 @@ def _fts_query(words: list[str]) -> str:
     return " ".join(terms)
 
 
-def _sqlite_search(owner_id: int, words: list[str], limit: int):
+def _sqlite_search(scope: _Scope, words: list[str], limit: int):
     # CROSS JOIN fixes the join order: the full-text index first, newest match first (FTS5
     # walks rowids backwards), stopping at the limit. Left to itself, SQLite may walk all
     # the owner's conversations and probe the index for each.
     match = _fts_query(words)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.id, c.title, NULL, highlight(conversations_conversation_fts, 0, %s, %s), "
+            "SELECT c.id, c.title, NULL, highlight(conversations_conversation_fts, 0, %s, %s), "  # noqa: S608 - _Scope's SQL is constant
             "c.archived_at IS NOT NULL "
             "FROM conversations_conversation_fts f CROSS JOIN conversations_conversation c ON c.id = f.rowid "
-            "WHERE conversations_conversation_fts MATCH %s AND c.owner_id = %s AND c.deleted_at IS NULL "
+            f"WHERE conversations_conversation_fts MATCH %s AND {scope.sql} "
             "ORDER BY f.rowid DESC LIMIT 10",
-            [START, STOP, match, owner_id],
+            [START, STOP, match, *scope.params],
         )
         titles = cursor.fetchall()
         cursor.execute(
-            "SELECT c.id, c.title, m.id, snippet(conversations_message_fts, 0, %s, %s, '…', %s), "
+            "SELECT c.id, c.title, m.id, snippet(conversations_message_fts, 0, %s, %s, '…', %s), "  # noqa: S608 - as above
             "c.archived_at IS NOT NULL "
             "FROM conversations_message_fts f "
             "CROSS JOIN conversations_message m ON m.id = f.rowid "
             "CROSS JOIN conversations_conversation c ON c.id = m.conversation_id "
-            "WHERE conversations_message_fts MATCH %s AND c.owner_id = %s AND c.deleted_at IS NULL "
+            f"WHERE conversations_message_fts MATCH %s AND {scope.sql} "
             "ORDER BY f.rowid DESC LIMIT %s",
-            [START, STOP, SNIPPET_WORDS, match, owner_id, limit],
+            [START, STOP, SNIPPET_WORDS, match, *scope.params, limit],
         )
         return titles, cursor.fetchall()
 
@@ -169,7 +188,7 @@ def _tsquery(words: list[str]) -> str:
 PG_ALL_MATCHES = 2000
 
 
-def _pg_search(owner_id: int, words: list[str], limit: int):
+def _pg_search(scope: _Scope, words: list[str], limit: int):
     tsquery = _tsquery(words)
     options = f"StartSel={START}, StopSel={STOP}, MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=1"
     with connection.cursor() as cursor:
@@ -182,7 +201,7 @@ def _pg_search(owner_id: int, words: list[str], limit: int):
             column="c.title",
             alias="c",
             joins="",
-            where_params=[owner_id],
+            scope=scope,
             tsquery=tsquery,
             limit=10,
         )
@@ -195,15 +214,14 @@ def _pg_search(owner_id: int, words: list[str], limit: int):
             column="m.content",
             alias="m",
             joins="JOIN conversations_conversation c ON c.id = m.conversation_id",
-            where_params=[owner_id],
+            scope=scope,
             tsquery=tsquery,
             limit=limit,
         )
     return titles, messages
 
 
-def _pg_query(cursor, *, select, select_params, table, column, alias, joins, where_params, tsquery, limit):
-    owner = "c.owner_id = %s AND c.deleted_at IS NULL"
+def _pg_query(cursor, *, select, select_params, table, column, alias, joins, scope, tsquery, limit):
     cursor.execute(
         f"SELECT {alias}.id FROM {table} {alias} WHERE to_tsvector('english', {column}) @@ to_tsquery('english', %s) "  # noqa: S608 - identifiers are this module's constants
         f"LIMIT {PG_ALL_MATCHES + 1}",
@@ -219,8 +237,8 @@ def _pg_query(cursor, *, select, select_params, table, column, alias, joins, whe
     # The inner query picks the rows; the headline is computed for those only.
     cursor.execute(
         f"SELECT {select} FROM (SELECT {alias}.* FROM {table} {alias} {joins} "  # noqa: S608 - identifiers are this module's constants
-        f"WHERE {match} AND {owner} ORDER BY {alias}.id DESC LIMIT %s) {alias} {joins} ORDER BY {alias}.id DESC",
-        [*select_params, *match_params, *where_params, limit],
+        f"WHERE {match} AND {scope.sql} ORDER BY {alias}.id DESC LIMIT %s) {alias} {joins} ORDER BY {alias}.id DESC",
+        [*select_params, *match_params, *scope.params, limit],
     )
     return cursor.fetchall()
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from conversations.models import Conversation, Message, ShareLink, title_from
+from conversations.folders import sidebar_folders
+from conversations.models import Conversation, Folder, Message, ShareLink, title_from
 from conversations.search import Hit, search_messages
 from providers import catalogue
 
@@ -15,7 +16,7 @@ SIDEBAR_PAGE = 50
 PINNED_LIMIT = 100
 MESSAGE_PAGE = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SIDEBAR_FIELDS = ("id", "title", "updated_at", "pinned_at", "archived_at")
+_SIDEBAR_FIELDS = ("id", "title", "updated_at", "pinned_at", "archived_at", "folder_id")
 
 
 @dataclass
@@ -31,28 +32,36 @@ class SidebarPage:
     next_cursor: str = ""  # pass back as `cursor` for the next page; "" on the last page
     last_group: str = ""  # pass back as `after_group`, so a page does not repeat a heading
     archived: bool = False
+    folders: list[Folder] | None = None  # read for the main list's first page only: each with its `items`
+    folder: Folder | None = None  # the page lists this folder's conversations
 
     @property
     def is_empty(self) -> bool:
-        return not (self.pinned or self.groups)
+        return not (self.pinned or self.groups or self.folders)
 
 
-def sidebar_page(owner, *, cursor: str = "", after_group: str = "", archived: bool = False) -> SidebarPage:
+def sidebar_page(
+    owner, *, cursor: str = "", after_group: str = "", archived: bool = False, folder: Folder | None = None
+) -> SidebarPage:
     """One page of the owner's conversations for the sidebar, newest first, grouped by day.
 
     The first page also holds the pinned conversations. Pages are cut by keyset
     (`cursor` = updated_at and id of the last row shown), so every page costs the same
-    two index range scans however long the history is. Deleted conversations never
-    appear; archived ones only with `archived=True`.
+    two index range scans however long the history is (and the folders, two more). Deleted and
+    temporary conversations never appear; archived ones only with `archived=True`; filed ones
+    under their folder, or alone with `folder`.
     """
-    live = Conversation.objects.filter(owner=owner, deleted_at__isnull=True).only(*_SIDEBAR_FIELDS)
-    page = SidebarPage(archived=archived)
+    live = Conversation.objects.filter(owner=owner, deleted_at__isnull=True, temporary=False).only(*_SIDEBAR_FIELDS)
+    page = SidebarPage(archived=archived, folder=folder)
     if archived:
         rows = live.filter(archived_at__isnull=False)
+    elif folder is not None:
+        rows = live.filter(folder=folder, archived_at__isnull=True, pinned_at__isnull=True)
     else:
-        rows = live.filter(archived_at__isnull=True, pinned_at__isnull=True)
+        rows = live.filter(archived_at__isnull=True, pinned_at__isnull=True, folder__isnull=True)
         if not cursor:
             page.pinned = list(live.filter(pinned_at__isnull=False).order_by("-updated_at", "-id")[:PINNED_LIMIT])
+            page.folders = sidebar_folders(owner, fields=_SIDEBAR_FIELDS)
     position = _parse_cursor(cursor)
     if position is not None:
         updated_at, pk = position
@@ -74,13 +83,18 @@ class SidebarList:
     archived: bool = False
     page: SidebarPage | None = None
     hits: list[Hit] = field(default_factory=list)
+    folder: Folder | None = None  # the search, or the page, is limited to this folder
 
 
-def sidebar_list(owner, *, query: str = "", archived: bool = False, cursor: str = "") -> SidebarList:
-    """The sidebar's list for `?q=`, `?archived=1` and `?after=`."""
+def sidebar_list(
+    owner, *, query: str = "", archived: bool = False, cursor: str = "", folder: Folder | None = None
+) -> SidebarList:
+    """The sidebar's list for `?q=`, `?archived=1`, `?folder=` and `?after=`."""
     if query:
-        return SidebarList(query=query, archived=archived, hits=search_messages(owner, query))
-    return SidebarList(archived=archived, page=sidebar_page(owner, cursor=cursor, archived=archived))
+        hits = search_messages(owner, query, folder_id=folder.pk if folder else None)
+        return SidebarList(query=query, archived=archived, hits=hits, folder=folder)
+    page = sidebar_page(owner, cursor=cursor, archived=archived, folder=folder)
+    return SidebarList(archived=archived, page=page, folder=folder)
 
 
 def _cursor(conversation: Conversation) -> str:

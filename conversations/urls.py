@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations.views import history, manage, pages, stream, turns
+from conversations.views import folders, history, manage, pages, stream, turns
 
 app_name = "conversations"
 
@@ -17,6 +17,11 @@ urlpatterns = [
     path("c/<int:pk>/archive/", manage.conversation_archive, name="archive"),
     path("c/<int:pk>/delete/", manage.conversation_delete, name="delete"),
     path("c/<int:pk>/restore/", manage.conversation_restore, name="restore"),
+    path("c/<int:pk>/folder/", folders.conversation_move, name="move"),
+    path("folders/", folders.folder_create, name="folder-create"),
+    path("folders/<int:folder_pk>/rename/", folders.folder_rename, name="folder-rename"),
+    path("folders/<int:folder_pk>/delete/", folders.folder_delete, name="folder-delete"),
+    path("folders/<int:folder_pk>/collapse/", folders.folder_collapse, name="folder-collapse"),
     path("c/<int:pk>/export.<str:fmt>", history.conversation_export, name="export"),
     path("c/<int:pk>/share/", history.share_create, name="share"),
     path("c/<int:pk>/share/revoke/", history.share_revoke, name="share-revoke"),

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from api.tokens import token_create
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Folder, Message
 from prompts.models import Prompt
 from tests.xss_corpus import PAYLOADS
 
@@ -24,15 +24,20 @@ def _snapshot() -> list:
         list(Conversation.objects.order_by("pk").values()),
         list(Message.objects.order_by("pk").values()),
         list(Prompt.objects.order_by("pk").values()),
+        list(Folder.objects.order_by("pk").values()),
     ]
 
 
 @pytest.fixture
 def chats(alice, bob):
-    """A conversation each for alice and bob, each with a finished turn and a failed reply, and a prompt each."""
+    """A conversation each for alice and bob, each with a finished turn and a failed reply, in a folder, and a
+    prompt each."""
     made = {}
     for owner in (alice, bob):
-        conversation = Conversation.objects.create(owner=owner, model="m", title=f"{owner.username}'s secret plans")
+        folder = Folder.objects.create(owner=owner, name=f"{owner.username}'s secret folder")
+        conversation = Conversation.objects.create(
+            owner=owner, model="m", title=f"{owner.username}'s secret plans", folder=folder
+        )
         question = Message.objects.create(conversation=conversation, role="user", content="the secret")
         reply = Message.objects.create(
             conversation=conversation, role="assistant", status="error", error="boom", parent=question
@@ -85,6 +90,7 @@ ALICE_IDS = {
     "pk": lambda chat: chat[0].pk,
     "message_pk": lambda chat: chat[2].pk,
     "prompt_pk": lambda chat: Prompt.objects.get(owner=chat[0].owner_id).pk,
+    "folder_pk": lambda chat: chat[0].folder_id,
 }
 OTHER_PARAMETERS = {"fmt": "json"}
 # Open to anyone who has the address, on purpose; tested where they are built.
@@ -112,7 +118,9 @@ def test_every_url_with_an_id_answers_404_to_another_user(client_bob, chats, unc
     for url in urls:
         for htmx in (False, True):
             get = client_bob.get(url, htmx=htmx)
-            post = client_bob.post(url, {"content": "hijack", "settings-system_prompt": "pwned"}, htmx=htmx)
+            post = client_bob.post(
+                url, {"content": "hijack", "settings-system_prompt": "pwned", "name": "pwned"}, htmx=htmx
+            )
             # Each URL answers 404 to the method it accepts; the other method may be refused first.
             assert sorted([get.status_code, post.status_code]) in ([404, 404], [404, 405]), url
             for response in (get, post):

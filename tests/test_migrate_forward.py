@@ -55,6 +55,7 @@ NEW_TABLES: frozenset[str] = frozenset(
         "api_accesstoken",  # issue 16
         "conversations_chatmodel_groups",  # issue 15
         "prompts_prompt",  # issue 18
+        "conversations_folder",  # issue 18
         *(f"{app}_{model}" for app, model in _SSO_MODELS | _RETENTION_MODELS),  # issues 15, 19
     }
 )
@@ -64,6 +65,7 @@ NEW_MODELS: frozenset[tuple[str, str]] = frozenset(
     {
         ("api", "accesstoken"),
         ("prompts", "prompt"),
+        ("conversations", "folder"),
         *_SSO_MODELS,
         *_RETENTION_MODELS,
     }
@@ -71,6 +73,9 @@ NEW_MODELS: frozenset[tuple[str, str]] = frozenset(
 NEW_COLUMNS: dict[tuple[str, str], object] = {
     ("conversations_usage", "source"): "chat",
     ("conversations_chatmodel", "groups_only"): False,  # issue 15: every model stays open to everyone
+    # issue 18: no old conversation is in a folder or temporary
+    ("conversations_conversation", "folder_id"): None,
+    ("conversations_conversation", "temporary"): False,
 }
 # Granted to a group by the fill, on each moved model and on one that stays.
 GRANTED = ["view_usage", "change_providerkey", "view_chatmodel", "change_userquota", "view_conversation"]

@@ -11,7 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from conversations import history
-from conversations.models import Conversation, Message, rendered_html, title_from
+from conversations.models import Conversation, Folder, Message, rendered_html, title_from
 from conversations.services.errors import ChatError
 from providers import catalogue
 
@@ -48,6 +48,7 @@ def conversation_import(*, owner, raw: bytes) -> list[Conversation]:
     try:
         stored = _stage_import(owner=owner, imported=imported, batch=batch)
         with transaction.atomic():
+            _file_in_folders(owner, stored, imported)
             Conversation.objects.filter(import_batch=batch).update(import_batch=None, deleted_at=None)
     except BaseException:
         try:
@@ -58,6 +59,26 @@ def conversation_import(*, owner, raw: bytes) -> list[Conversation]:
     for conversation in stored:
         conversation.import_batch = conversation.deleted_at = None
     return stored
+
+
+def _file_in_folders(owner, stored: list[Conversation], imported: list[history.ImportedConversation]) -> None:
+    """Put each imported conversation in the owner's folder of the name the file gave, made when missing.
+
+    Run in the import's last transaction, so a failed import leaves no folder behind."""
+    filed: dict[str, list[int]] = {}
+    for conversation, item in zip(stored, imported, strict=True):
+        if item.folder:
+            filed.setdefault(item.folder, []).append(conversation.pk)
+    if not filed:
+        return
+    folders = {folder.name: folder for folder in Folder.objects.filter(owner=owner, name__in=filed)}
+    missing = [Folder(owner=owner, name=name) for name in filed if name not in folders]
+    for folder in Folder.objects.bulk_create(missing):
+        folders[folder.name] = folder
+    for name, ids in filed.items():
+        Conversation.objects.filter(pk__in=ids).update(folder=folders[name])
+    for conversation, item in zip(stored, imported, strict=True):
+        conversation.folder = folders.get(item.folder)
 
 
 def conversation_import_cleanup(*, owner=None) -> int:

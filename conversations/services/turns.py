@@ -73,9 +73,16 @@ def _check_fits(conversation: Conversation, content: str) -> None:
 
 
 def conversation_start(
-    *, owner, content: str, model: str, settings: dict | None = None, client_id: uuid.UUID | None = None
+    *,
+    owner,
+    content: str,
+    model: str,
+    settings: dict | None = None,
+    client_id: uuid.UUID | None = None,
+    temporary: bool = False,
 ) -> tuple[Message, Message, bool]:
-    """Create a conversation from its first message and start its reply.
+    """Create a conversation from its first message and start its reply; `temporary`: a chat that is not
+    kept (services.temporary).
 
     Returns (user message, assistant message, created), as `message_send` does.
     """
@@ -87,7 +94,9 @@ def conversation_start(
 
     def store():
         with transaction.atomic():
-            conversation = Conversation.objects.create(owner=owner, model=model, **(settings or {}))
+            conversation = Conversation.objects.create(
+                owner=owner, model=model, temporary=temporary, **(settings or {})
+            )
             return _store_turn(conversation, content, parent=None, client_id=client_id)
 
     try:

@@ -1,11 +1,13 @@
 """What the views share: the templates, loading through the owner, and rendering the chat page."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from conversations.folders import folder_choices
 from conversations.forms import ConversationSettingsForm, MessageForm
-from conversations.models import Conversation, Message
-from conversations.selectors import ChatPage, SidebarList, sidebar_list
+from conversations.models import Conversation, Folder, Message
+from conversations.selectors import ChatPage, SidebarList, SidebarPage, sidebar_list
 
 PAGE = "conversations/chat.html"
 SIDEBAR = "conversations/_sidebar.html"
@@ -24,18 +26,45 @@ def owned_message(request: HttpRequest, pk: int, message_pk: int, **filters) -> 
     return conversation, get_object_or_404(Message, pk=message_pk, conversation=conversation, **filters)
 
 
+def owned_folder(request: HttpRequest, pk) -> Folder:
+    """The signed-in person's folder, or 404."""
+    return get_object_or_404(Folder, pk=int_or_none(pk) or 0, owner=request.user)
+
+
+def requested_folder(request: HttpRequest) -> Folder | None:
+    """The folder `?folder=` names (a page or a search limited to it), or None; 404 for another's."""
+    value = request.GET.get("folder", "")
+    return owned_folder(request, value) if value else None
+
+
 def requested_sidebar(request: HttpRequest) -> SidebarList:
-    """The sidebar the URL asks for: results for `?q=`, else a page of conversations (`?archived=1`, `?after=`)."""
+    """The sidebar the URL asks for: results for `?q=`, else a page of conversations (`?archived=1`,
+    `?folder=`, `?after=`)."""
     return sidebar_list(
         request.user,
         query=request.GET.get("q", "").strip(),
         archived=request.GET.get("archived") == "1",
         cursor=request.GET.get("after", ""),
+        folder=requested_folder(request),
     )
 
 
 def sidebar_context(sidebar: SidebarList) -> dict:
-    return {"query": sidebar.query, "hits": sidebar.hits, "sidebar": sidebar.page, "archived": sidebar.archived}
+    return {
+        "query": sidebar.query,
+        "hits": sidebar.hits,
+        "sidebar": sidebar.page,
+        "archived": sidebar.archived,
+        "folder": sidebar.folder,
+    }
+
+
+def folders_of(request: HttpRequest, page: SidebarPage | None = None):
+    """The person's folders for "Move to folder" menus: the sidebar's when it read them, else read when a
+    menu is rendered (a callable, which the template calls)."""
+    if page is not None and page.folders is not None:
+        return page.folders
+    return lambda: folder_choices(request.user)
 
 
 def render_chat(request: HttpRequest, template: str, page: ChatPage, *, status: int = 200, **forms) -> HttpResponse:
@@ -49,6 +78,8 @@ def render_chat(request: HttpRequest, template: str, page: ChatPage, *, status: 
         "public_title": page.public_title,  # a callable: read only where the share panel is rendered
         "default_model": page.default_model,
         "undo": page.undo,
+        "folder_choices": folders_of(request, page.sidebar.page),
+        "temporary_hours": settings.TEMPORARY_CHAT_HOURS,
         "message_form": MessageForm(initial={"parent": page.parent_id}),
         "settings_form": ConversationSettingsForm(instance=page.conversation, prefix="settings", user=request.user),
         **sidebar_context(page.sidebar),

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.errors import error_response
-from conversations import history, selectors, services
+from conversations import history, markdown_export, selectors, services
 from conversations.forms import ImportForm
 from conversations.models import Conversation, ShareLink
 from conversations.views._shared import PAGE, owned_conversation
@@ -18,7 +18,7 @@ _EXPORT_TYPES = {"json": "application/json", "md": "text/markdown; charset=utf-8
 
 
 def _export(conversations, fmt: str, filename: str) -> StreamingHttpResponse:
-    pieces = history.export_json(conversations) if fmt == "json" else history.export_markdown(conversations)
+    pieces = history.export_json(conversations) if fmt == "json" else markdown_export.export_markdown(conversations)
     response = StreamingHttpResponse((piece.encode() for piece in pieces), content_type=_EXPORT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
     response["Cache-Control"] = "no-store"
@@ -26,10 +26,12 @@ def _export(conversations, fmt: str, filename: str) -> StreamingHttpResponse:
 
 
 @require_GET
-def conversation_export(request: HttpRequest, pk: int, fmt: str) -> StreamingHttpResponse:
+def conversation_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     conversation = owned_conversation(request, pk)
     if fmt not in _EXPORT_TYPES:
         raise Http404
+    if conversation.temporary:
+        return error_response(request, 409, "A temporary chat is not kept, so it cannot be exported.")
     return _export([conversation], fmt, f"chatsite-conversation-{conversation.pk}")
 
 
@@ -37,9 +39,8 @@ def conversation_export(request: HttpRequest, pk: int, fmt: str) -> StreamingHtt
 def export_all(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
     if fmt not in _EXPORT_TYPES:
         raise Http404
-    conversations = Conversation.objects.filter(owner=request.user, deleted_at__isnull=True).order_by(
-        "-updated_at", "-id"
-    )
+    kept = Conversation.objects.filter(owner=request.user, deleted_at__isnull=True, temporary=False)
+    conversations = kept.select_related("folder").order_by("-updated_at", "-id")
     return _export(conversations.iterator(chunk_size=history.EXPORT_BATCH), fmt, "chatsite-history")
 
 
@@ -70,7 +71,12 @@ def history_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def share_create(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = owned_conversation(request, pk)
-    link = services.share_create(conversation=conversation)
+    try:
+        link = services.share_create(conversation=conversation)
+    except services.ChatError as refused:
+        if not request.htmx:
+            return error_response(request, 409, str(refused))
+        return _share_response(request, conversation, None, error=str(refused), status=409)
     return _share_response(request, conversation, link)
 
 
@@ -81,11 +87,18 @@ def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return _share_response(request, conversation, None)
 
 
-def _share_response(request: HttpRequest, conversation: Conversation, link: ShareLink | None) -> HttpResponse:
+def _share_response(
+    request: HttpRequest, conversation: Conversation, link: ShareLink | None, *, error: str = "", status: int = 200
+) -> HttpResponse:
     if not request.htmx:
         return redirect(conversation)
-    context = {"conversation": conversation, "share_link": link, "public_title": selectors.public_title(conversation)}
-    return render(request, f"{PAGE}#share-panel", context)
+    context = {
+        "conversation": conversation,
+        "share_link": link,
+        "public_title": selectors.public_title(conversation),
+        "share_error": error,
+    }
+    return render(request, f"{PAGE}#share-panel", context, status=status)
 
 
 @login_not_required

@@ -18,6 +18,7 @@ from conversations.views._shared import (
     PAGE,
     SETTINGS,
     SIDEBAR,
+    folders_of,
     int_or_none,
     owned_conversation,
     render_chat,
@@ -29,7 +30,13 @@ def _sidebar_response(request: HttpRequest, *, status: int = 200, **context) -> 
     """The sidebar's first page, after a change to the list (rename, pin, archive, delete, restore)."""
     archived = request.POST.get("archived_view") == "1"
     page = sidebar_page(request.user, archived=archived)
-    context = {"sidebar": page, "query": "", "archived": archived, **context}
+    context = {
+        "sidebar": page,
+        "query": "",
+        "archived": archived,
+        "folder_choices": folders_of(request, page),
+        **context,
+    }
     return render(request, f"{SIDEBAR}#sidebar", context, status=status)
 
 
@@ -53,7 +60,12 @@ def conversation_manage(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = owned_conversation(request, pk)
     if not request.htmx:
         return redirect(f"{conversation.get_absolute_url()}#actions")
-    context = {"item": conversation, "open_menu": conversation.pk, "conversation": _current(request)}
+    context = {
+        "item": conversation,
+        "open_menu": conversation.pk,
+        "conversation": _current(request),
+        "folder_choices": folders_of(request),
+    }
     return render(request, f"{SIDEBAR}#conversation-item", context)
 
 

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from conversations import services
 from conversations.selectors import chat_page, message_window, sidebar_page
 from conversations.views._shared import (
     MESSAGE,
@@ -15,6 +16,7 @@ from conversations.views._shared import (
     int_or_none,
     owned_conversation,
     render_chat,
+    requested_folder,
     requested_sidebar,
     sidebar_context,
 )
@@ -23,14 +25,19 @@ from conversations.views._shared import (
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     undo = int_or_none(request.GET.get("undo"))
-    return render_chat(request, PAGE, chat_page(request.user, sidebar=requested_sidebar(request), undo=undo))
+    sidebar = requested_sidebar(request)  # first: a bad ?folder= is a 404 that changes nothing
+    services.temporary_chats_leave(owner=request.user)  # a new chat: the person left any temporary one
+    return render_chat(request, PAGE, chat_page(request.user, sidebar=sidebar, undo=undo))
 
 
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = owned_conversation(request, pk)
     around = int_or_none(request.GET.get("m"))
-    page = chat_page(request.user, conversation, sidebar=requested_sidebar(request), around=around)
+    sidebar = requested_sidebar(request)
+    # Opening another chat leaves a temporary one; a reload of the temporary chat itself keeps it.
+    services.temporary_chats_leave(owner=request.user, staying=conversation)
+    page = chat_page(request.user, conversation, sidebar=sidebar, around=around)
     return render_chat(request, PAGE, page)
 
 
@@ -38,14 +45,16 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def sidebar(request: HttpRequest) -> HttpResponse:
     """The sidebar's list for htmx: search results (`?q=`), or the page after `?cursor=` ("load more")."""
     if not request.htmx:
-        params = {key: request.GET[key] for key in ("q", "archived") if request.GET.get(key)}
+        params = {key: request.GET[key] for key in ("q", "archived", "folder") if request.GET.get(key)}
         if request.GET.get("cursor"):
             params["after"] = request.GET["cursor"]
         return redirect(reverse("conversations:index") + (f"?{urlencode(params)}" if params else ""))
     cursor = request.GET.get("cursor", "")
     if cursor and not request.GET.get("q"):
         archived = request.GET.get("archived") == "1"
-        page = sidebar_page(request.user, cursor=cursor, after_group=request.GET.get("group", ""), archived=archived)
+        group = request.GET.get("group", "")
+        folder = requested_folder(request)
+        page = sidebar_page(request.user, cursor=cursor, after_group=group, archived=archived, folder=folder)
         return render(request, f"{SIDEBAR}#sidebar-page", {"sidebar": page, "archived": archived})
     return render(request, f"{SIDEBAR}#sidebar", sidebar_context(requested_sidebar(request)))
 

@@ -7,7 +7,7 @@ from django_htmx.http import push_url, reswap, retarget
 
 from common.errors import error_response
 from conversations import services
-from conversations.forms import ConversationSettingsForm, EditForm, MessageForm
+from conversations.forms import ConversationSettingsForm, EditForm, MessageForm, NewChatForm
 from conversations.models import Conversation, Message
 from conversations.selectors import chat_page
 from conversations.views._shared import (
@@ -22,7 +22,7 @@ from conversations.views._shared import (
 
 @require_POST
 def conversation_create(request: HttpRequest) -> HttpResponse:
-    form = MessageForm(request.POST)
+    form = NewChatForm(request.POST)
     settings_form = ConversationSettingsForm(request.POST, prefix="settings", user=request.user)
     if not (form.is_valid() and settings_form.is_valid()):
         return _invalid_composer(request, form, settings_form=settings_form)
@@ -34,6 +34,7 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
             client_id=form.cleaned_data["client_id"],
             model=chat_settings.pop("model"),
             settings=chat_settings,
+            temporary=form.cleaned_data["temporary"],
         )
     except services.ChatError as error:
         form.add_error("content", str(error))
