@@ -20,10 +20,11 @@ def _stop_replies(sender, user, **kwargs):
 
 
 def _leave_temporary_chats(sender, request, user, **kwargs):
-    # Signing out leaves every temporary chat (accounts/ signs out and does not know the chat).
+    # Signing out leaves every temporary chat (accounts/ signs out and does not know the chat). A
+    # person whose account was just deleted ("Delete all my data") has no chats left to leave.
     from conversations import services
 
-    if user is not None:
+    if user is not None and user.pk is not None:
         services.temporary_chats_leave(owner=user)
 
 
