@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "conversations",
     "accounts",
     "api",
+    "feedback",
 ]
 
 MIDDLEWARE = [

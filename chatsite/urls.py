@@ -24,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("", include("api.urls")),
+    path("", include("feedback.urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -25,7 +25,8 @@ LAYERS = (
     ("providers",),  # the upstream client (providers/upstream/), keys, the model catalogue
     ("usage",),  # usage rows, quotas, the report
     ("conversations", "accounts"),  # the chat; sign-in, sign-up, throttles, password pages
-    ("api",),  # the OpenAI-compatible /v1/ and personal tokens; may store a turn as a conversation
+    # the OpenAI-compatible /v1/ and personal tokens (may store a turn as a conversation); ratings of replies
+    ("api", "feedback"),
     ("chatsite",),  # the project package: settings, root URLs, WSGI, logging; it wires every app
 )
 # The packages beside the layers. The Makefile's scripts import none of the layers' packages;

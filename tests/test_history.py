@@ -136,8 +136,8 @@ def test_a_conversation_page_costs_the_same_queries_however_many_messages(
     _chain(conversation, messages)
     client_alice.get(f"/c/{conversation.pk}/")  # renders and stores each message's HTML once
 
-    # session, user, conversation, tree shape, shown messages, share link, pinned, sidebar page
-    with django_assert_max_num_queries(8):
+    # session, user, conversation, tree shape, shown messages, share link, pinned, sidebar page, own feedback
+    with django_assert_max_num_queries(9):
         response = client_alice.get(f"/c/{conversation.pk}/")
 
     assert response.status_code == 200

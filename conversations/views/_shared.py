@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from conversations.forms import ConversationSettingsForm, MessageForm
+from conversations.forms import ConversationModelForm, ConversationSettingsForm, MessageForm
 from conversations.models import Conversation, Message
 from conversations.selectors import ChatPage, SidebarList, sidebar_list
 
@@ -12,6 +12,7 @@ SIDEBAR = "conversations/_sidebar.html"
 MESSAGE = "conversations/_message.html"
 COMPOSER = "conversations/_composer.html"
 SETTINGS = "conversations/_settings.html"
+HEADER = "conversations/_header.html"
 
 
 def owned_conversation(request: HttpRequest, pk: int) -> Conversation:
@@ -51,6 +52,9 @@ def render_chat(request: HttpRequest, template: str, page: ChatPage, *, status: 
         "undo": page.undo,
         "message_form": MessageForm(initial={"parent": page.parent_id}),
         "settings_form": ConversationSettingsForm(instance=page.conversation, prefix="settings"),
+        "model_form": ConversationModelForm(instance=page.conversation, prefix="header") if page.conversation else None,
+        "models": page.models,
+        "awaits_title": page.awaits_title,
         **sidebar_context(page.sidebar),
         **forms,
     }
