@@ -22,7 +22,8 @@
     });
   }
 
-  htmx.onLoad(localiseTimes);
+  // htmx:load, not htmx.onLoad: this file may run before htmx itself (both are deferred).
+  document.addEventListener("htmx:load", function (event) { localiseTimes(event.target); });
   // A finished reply is swapped in by chat.js, which fires this instead of htmx:load.
   document.addEventListener("chatsite:reply-done", function (event) { localiseTimes(event.target); });
 
