@@ -95,7 +95,7 @@
     if (target.closest("[data-shortcuts-open]")) {
       openHelp();
     } else if (target.closest("[data-shortcuts-close]") || target === dialog()) {
-      closeHelp(); // the close button, or a click on the backdrop
+      closeHelp(); // the close button, or a click on the backdrop (the dialog's body covers the rest)
     }
   });
 

@@ -25,6 +25,12 @@ from tests.conftest import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def _offer_two_models() -> None:
+    # The catalogue's first migration lists mistral-tiny; a test before this one may have emptied it.
+    ChatModel.objects.update_or_create(model_id="mistralai/mistral-tiny", defaults={"enabled": True})
+    ChatModel.objects.create(model_id="acme/small", display_name="Acme Small")
+
+
 def _press_tab_until(page, locator, presses: int = 15) -> None:
     for _ in range(presses):
         page.keyboard.press("Tab")
@@ -94,8 +100,7 @@ def test_pressing_a_pressed_rating_again_removes_it(page, live_server, alice):
 
 
 def test_the_model_is_changed_from_the_header_and_the_next_reply_uses_it(page, live_server, upstream, alice):
-    ChatModel.objects.create(model_id="mistralai/mistral-tiny", display_name="Mistral Tiny")
-    ChatModel.objects.create(model_id="acme/small", display_name="Acme Small")
+    _offer_two_models()
     conversation = stored_conversation(alice, "Models", [("Hi", "Hello!")])
     sign_in(page, live_server, alice)
     page.goto(conversation_url(live_server, conversation))
@@ -146,6 +151,12 @@ def test_the_shortcut_help_opens_traps_the_focus_and_gives_it_back(page, live_se
     expect(composer).to_be_focused()
     expect(composer).to_have_value("draft")  # Ctrl+/ typed nothing
 
+    page.get_by_role("button", name="Shortcuts").click()
+    help_dialog.get_by_text("Send the message").click()  # a click inside leaves it open
+    expect(help_dialog).to_be_visible()
+    page.mouse.click(5, 5)  # on the backdrop
+    expect(help_dialog).to_be_hidden()
+
 
 def test_a_model_made_title_appears_without_a_reload(page, live_server, upstream, alice, settings):
     settings.CHAT_AUTO_TITLE_MODEL = "title-model"
@@ -183,8 +194,7 @@ def test_message_times_show_on_hover_in_the_browsers_time_zone(open_page, live_s
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_header_and_the_feedback_have_no_serious_accessibility_violations(open_page, live_server, alice, scheme):
-    ChatModel.objects.create(model_id="mistralai/mistral-tiny", display_name="Mistral Tiny")
-    ChatModel.objects.create(model_id="acme/small", display_name="Acme Small")
+    _offer_two_models()
     conversation = stored_conversation(alice, "Reviewed", [("Hi", "Hello!"), ("And?", "More.")])
     conversation.system_prompt = "Answer <briefly> & kindly."
     conversation.save(update_fields=["system_prompt"])
