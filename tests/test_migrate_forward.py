@@ -37,10 +37,10 @@ MOVED = {
     ("conversations", "userquota"): "usage",
 }
 # Tables the new code's migrations create; any other new table fails the test.
-NEW_TABLES: frozenset[str] = frozenset({"api_accesstoken"})  # issue 16
+NEW_TABLES: frozenset[str] = frozenset({"api_accesstoken", "feedback_feedback"})  # issues 16, 18
 # Models the new code adds (their content type and permissions are new rows) and columns it adds
 # to old tables, with the value every old row gets.
-NEW_MODELS: frozenset[tuple[str, str]] = frozenset({("api", "accesstoken")})
+NEW_MODELS: frozenset[tuple[str, str]] = frozenset({("api", "accesstoken"), ("feedback", "feedback")})
 NEW_COLUMNS: dict[tuple[str, str], object] = {("conversations_usage", "source"): "chat"}
 # Granted to a group by the fill, on each moved model and on one that stays.
 GRANTED = ["view_usage", "change_providerkey", "view_chatmodel", "change_userquota", "view_conversation"]
