@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "api",
     "prompts",
     "retention",
+    "feedback",
 ]
 
 MIDDLEWARE = [

@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("api.urls")),
     path("", include("prompts.urls")),
     path("", include("retention.urls")),
+    path("", include("feedback.urls")),
     path("", include("conversations.urls")),
 ]
 

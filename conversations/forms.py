@@ -54,7 +54,8 @@ class ConversationSettingsForm(forms.ModelForm):
         self.user = user
         # The browser checks the same documented bounds as the model and the upstream client.
         for name, (low, high) in PARAMETER_BOUNDS.items():
-            self.fields[name].widget.attrs.update(min=low, max=high)
+            if name in self.fields:
+                self.fields[name].widget.attrs.update(min=low, max=high)
         # The enabled models of the catalogue this person may use; a chat keeps its model, shown
         # even once turned off or kept from them. A model the site does not offer (named by an
         # imported file) is never offered here.
@@ -84,10 +85,12 @@ class ConversationSettingsForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         chat_model = self.catalogue.get(cleaned.get("model") or "")
-        max_tokens = cleaned.get("max_tokens")
+        # A form without the field (the header's model picker) checks the conversation's own.
+        max_tokens = cleaned.get("max_tokens", self.instance.max_tokens)
         if chat_model is not None and max_tokens and max_tokens > chat_model.context_window:
             self.add_error(
-                "max_tokens", f"{chat_model} reads at most {chat_model.context_window:,} tokens, reply included."
+                "max_tokens" if "max_tokens" in self.fields else "model",
+                f"{chat_model} reads at most {chat_model.context_window:,} tokens, reply included.",
             )
         return cleaned
 
@@ -107,6 +110,13 @@ class ConversationSettingsForm(forms.ModelForm):
             "top_p": forms.NumberInput(attrs={"step": "0.05"}),
             "max_tokens": forms.NumberInput(attrs={"step": "1"}),
         }
+
+
+class ConversationModelForm(ConversationSettingsForm):
+    """The model alone, as the chat header changes it: the same choices and checks as the settings."""
+
+    class Meta(ConversationSettingsForm.Meta):
+        fields = ["model"]
 
 
 class RenameForm(forms.Form):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from conversations.folders import sidebar_folders
 from conversations.models import Conversation, Folder, Message, ShareLink, title_from
 from conversations.search import Hit, search_messages
+from conversations.title_watch import TITLE_AWAITED, title_state
 from providers import catalogue
 
 SIDEBAR_PAGE = 50
@@ -306,6 +307,7 @@ class ChatPage:
     window: MessageWindow | None = None
     share_link: ShareLink | None = None
     undo: Conversation | None = None  # just deleted, offered back
+    models: list = field(default_factory=list)  # the catalogue's models a person may choose, named when empty
 
     @property
     def parent_id(self) -> int | None:
@@ -320,6 +322,15 @@ class ChatPage:
     def public_title(self) -> str:
         """The share panel's title, read only where the panel is rendered."""
         return public_title(self.conversation, self.window, shown=[*self.messages, *self.turn])
+
+    @property
+    def awaits_title(self) -> bool:
+        """Whether a model-made title may still come (the page then asks for it), from the messages shown."""
+        shown = [*self.messages, *self.turn]
+        if self.conversation is None or not shown or shown[0].parent_id is not None:
+            return False
+        reply = shown[1] if len(shown) == 2 else None
+        return reply is not None and title_state(self.conversation, question=shown[0], reply=reply) == TITLE_AWAITED
 
 
 def chat_page(
@@ -343,6 +354,7 @@ def chat_page(
         default_model=catalogue.default_model_id(owner),
         conversation=conversation,
         turn=turn,
+        models=catalogue.enabled_chat_models(owner),
     )
     if undo is not None:
         trash = Conversation.objects.filter(owner=owner, deleted_at__isnull=False, import_batch__isnull=True)

@@ -27,8 +27,8 @@ LAYERS = (
     ("conversations", "accounts"),  # the chat; sign-in, sign-up, throttles, password pages
     # the OpenAI-compatible /v1/ and personal tokens (may store a turn as a conversation); the prompt
     # library (a prompt may become a system prompt); retention periods and "Delete all my data" (act
-    # on conversations, usage and, through the account, tokens)
-    ("api", "prompts", "retention"),
+    # on conversations, usage and, through the account, tokens); ratings of replies
+    ("api", "prompts", "retention", "feedback"),
     ("chatsite",),  # the project package: settings, root URLs, WSGI, logging; it wires every app
 )
 # The packages beside the layers. The Makefile's scripts import none of the layers' packages;

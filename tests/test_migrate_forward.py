@@ -56,6 +56,7 @@ NEW_TABLES: frozenset[str] = frozenset(
         "conversations_chatmodel_groups",  # issue 15
         "prompts_prompt",  # issue 18
         "conversations_folder",  # issue 18
+        "feedback_feedback",  # issue 18
         *(f"{app}_{model}" for app, model in _SSO_MODELS | _RETENTION_MODELS),  # issues 15, 19
     }
 )
@@ -66,6 +67,7 @@ NEW_MODELS: frozenset[tuple[str, str]] = frozenset(
         ("api", "accesstoken"),
         ("prompts", "prompt"),
         ("conversations", "folder"),
+        ("feedback", "feedback"),
         *_SSO_MODELS,
         *_RETENTION_MODELS,
     }

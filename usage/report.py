@@ -14,6 +14,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from common.spreadsheet import csv_safe
 from usage.models import Usage
 from usage.quotas import period_starts, quota_for, tokens_used
 
@@ -206,7 +207,7 @@ def csv_lines(queryset: QuerySet) -> Iterator[str]:
     def line(values) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([_csv_safe(value) for value in values])
+        writer.writerow([csv_safe(value) for value in values])
         return buffer.getvalue()
 
     yield line(CSV_HEADER)
@@ -228,13 +229,6 @@ def csv_lines(queryset: QuerySet) -> Iterator[str]:
                 usage.source,
             ]
         )
-
-
-def _csv_safe(value):
-    # A cell starting with = + - @ is a formula in a spreadsheet: labels and names are typed by people.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def summary_for(user) -> dict:

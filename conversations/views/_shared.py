@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from conversations.folders import folder_choices
-from conversations.forms import ConversationSettingsForm, MessageForm
+from conversations.forms import ConversationModelForm, ConversationSettingsForm, MessageForm
 from conversations.models import Conversation, Folder, Message
 from conversations.selectors import ChatPage, SidebarList, SidebarPage, sidebar_list
 
@@ -14,6 +14,7 @@ SIDEBAR = "conversations/_sidebar.html"
 MESSAGE = "conversations/_message.html"
 COMPOSER = "conversations/_composer.html"
 SETTINGS = "conversations/_settings.html"
+HEADER = "conversations/_header.html"
 
 
 def owned_conversation(request: HttpRequest, pk: int) -> Conversation:
@@ -82,6 +83,13 @@ def render_chat(request: HttpRequest, template: str, page: ChatPage, *, status: 
         "temporary_hours": settings.TEMPORARY_CHAT_HOURS,
         "message_form": MessageForm(initial={"parent": page.parent_id}),
         "settings_form": ConversationSettingsForm(instance=page.conversation, prefix="settings", user=request.user),
+        "model_form": (
+            ConversationModelForm(instance=page.conversation, prefix="header", user=request.user)
+            if page.conversation
+            else None
+        ),
+        "models": page.models,
+        "awaits_title": page.awaits_title,
         **sidebar_context(page.sidebar),
         **forms,
     }

@@ -11,12 +11,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from common.security import safe_next
 from conversations import services
-from conversations.forms import ConversationSettingsForm, RenameForm
+from conversations.forms import ConversationModelForm, ConversationSettingsForm, RenameForm
 from conversations.models import Conversation
 from conversations.selectors import chat_page, sidebar_page
 from conversations.views._shared import (
+    HEADER,
     PAGE,
-    SETTINGS,
     SIDEBAR,
     folders_of,
     int_or_none,
@@ -144,7 +144,36 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(conversation)
     status = 200 if saved else 422
     if request.htmx:
-        context = {"conversation": conversation, "settings_form": form, "settings_saved": saved}
-        return render(request, f"{SETTINGS}#settings-form", context, status=status)
+        # The header's model and system prompt badge show what was saved.
+        context = {
+            "conversation": conversation,
+            "settings_form": form,
+            "settings_saved": saved,
+            "model_form": ConversationModelForm(instance=conversation, prefix="header", user=request.user),
+        }
+        return render(request, f"{HEADER}#settings-response", context, status=status)
     page = chat_page(request.user, conversation, sidebar=requested_sidebar(request))
     return render_chat(request, PAGE, page, settings_form=form, status=status)
+
+
+@require_POST
+def conversation_model(request: HttpRequest, pk: int) -> HttpResponse:
+    """The header's model picker: the settings' model alone, checked and stored as they are."""
+    conversation = owned_conversation(request, pk)
+    form = ConversationModelForm(request.POST, instance=conversation, prefix="header", user=request.user)
+    saved = form.is_valid()
+    if saved:
+        services.conversation_update_settings(conversation=conversation, settings=form.cleaned_data)
+        if not request.htmx:
+            return redirect(conversation)
+    status = 200 if saved else 422
+    if not request.htmx:
+        page = chat_page(request.user, conversation, sidebar=requested_sidebar(request))
+        return render_chat(request, PAGE, page, model_form=form, status=status)
+    context = {
+        "conversation": conversation,
+        "model_form": form,
+        "model_saved": saved,
+        "settings_form": ConversationSettingsForm(instance=conversation, prefix="settings", user=request.user),
+    }
+    return render(request, f"{HEADER}#model-response", context, status=status)

@@ -9,7 +9,9 @@ from django.views.decorators.http import require_GET
 
 from conversations import services
 from conversations.selectors import chat_page, message_window, sidebar_page
+from conversations.title_watch import TITLE_AWAITED, title_state
 from conversations.views._shared import (
+    HEADER,
     MESSAGE,
     PAGE,
     SIDEBAR,
@@ -69,3 +71,19 @@ def messages_older(request: HttpRequest, pk: int) -> HttpResponse:
     window = message_window(conversation, upto=int_or_none(request.GET.get("leaf")), before=before)
     context = {"conversation": conversation, "messages_list": window.messages, "window": window}
     return render(request, f"{MESSAGE}#older-messages", context)
+
+
+# htmx stops polling on this status (and still swaps what comes with it).
+STOP_POLLING = 286
+
+
+@require_GET
+def conversation_title(request: HttpRequest, pk: int) -> HttpResponse:
+    """The header's title and the sidebar's row, asked by the page every second while a model-made title
+    may come: 204 (nothing to swap) until it is there or will not come, then 286, which ends the asking."""
+    conversation = owned_conversation(request, pk)
+    if not request.htmx:
+        return redirect(conversation)
+    if title_state(conversation) == TITLE_AWAITED:
+        return HttpResponse(status=204)
+    return render(request, f"{HEADER}#title-made", {"conversation": conversation}, status=STOP_POLLING)

@@ -179,9 +179,10 @@
     }
   });
 
+  // The sidebar, and controls that leave the list as it is ([data-keep-scroll]: feedback, the header's model).
   function inSidebar(event) {
     var config = event.detail.requestConfig;
-    return !!(config && config.elt && config.elt.closest && config.elt.closest("#sidebar"));
+    return !!(config && config.elt && config.elt.closest && config.elt.closest("#sidebar, [data-keep-scroll]"));
   }
 
   document.addEventListener("htmx:afterSettle", function (event) {
@@ -249,6 +250,7 @@
       article.replaceWith(finished);
       htmx.process(finished); // fires no htmx:load, so the reply is enhanced here
       enhance(finished);
+      finished.dispatchEvent(new CustomEvent("chatsite:reply-done", { bubbles: true })); // for workspace.js
       syncStreaming();
       // A failed reply's error and Retry come into view too, if the person was at the bottom.
       if (nearBottom) scrollToNewest(); else syncScrollButton();

@@ -1,0 +1,56 @@
+"""The feedback CSV: each rating with the reply it is about and the person's prompt before it."""
+
+import csv
+import io
+from collections.abc import Iterator
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from common.spreadsheet import csv_safe
+from feedback.models import Feedback
+
+CSV_HEADER = [
+    "rated_at",
+    "user",
+    "model",
+    "rating",
+    "categories",
+    "reason",
+    "conversation_id",
+    "message_id",
+    "prompt",
+    "reply",
+]
+
+
+def csv_lines(rows: QuerySet[Feedback]) -> Iterator[str]:
+    """The rows as CSV text, one line at a time (for a streaming response); every cell safe to open."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([csv_safe(value) for value in values])
+        return buffer.getvalue()
+
+    yield line(CSV_HEADER)
+    rows = rows.select_related("user", "message__parent").order_by("updated_at", "id")
+    for feedback in rows.iterator(chunk_size=500):
+        message = feedback.message
+        prompt = message.parent.content if message.parent is not None else ""
+        yield line(
+            [
+                timezone.localtime(feedback.updated_at).isoformat(timespec="seconds"),
+                feedback.user.get_username(),
+                message.model,
+                feedback.rating,
+                "; ".join(feedback.category_labels()),
+                feedback.reason,
+                message.conversation_id,
+                message.pk,
+                prompt,
+                message.content,
+            ]
+        )
