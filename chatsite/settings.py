@@ -10,8 +10,18 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_fernet_keys, env_float, env_int, env_list, env_str, load_env_file
+from chatsite.env import (
+    env_bool,
+    env_decimal,
+    env_fernet_keys,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    load_env_file,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_env_file(BASE_DIR / ".env")
@@ -277,6 +287,18 @@ ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", False)
 CHAT_AUTO_TITLE_MODEL = env_str("CHAT_AUTO_TITLE_MODEL", "")
 # The largest history file (chatsite JSON or ChatGPT's conversations.json) one import accepts.
 CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+
+# --- Spend: prices, money budgets and the running totals the checks read (usage/) --------
+# The one currency of the catalogue's prices, the usage rows' costs and the budgets (a code or a sign).
+CHAT_CURRENCY = env_str("CHAT_CURRENCY", "EUR")
+if len(CHAT_CURRENCY) > 8:
+    raise ImproperlyConfigured(f"CHAT_CURRENCY must be a short code such as EUR; got {CHAT_CURRENCY!r}.")
+# What a person may spend per day and per calendar month unless their own budget in the admin
+# says otherwise, and what the whole site may; 0 means no limit. Groups' budgets are in the admin.
+CHAT_DAILY_BUDGET = env_decimal("CHAT_DAILY_BUDGET", "0", minimum="0")
+CHAT_MONTHLY_BUDGET = env_decimal("CHAT_MONTHLY_BUDGET", "0", minimum="0")
+CHAT_SITE_DAILY_BUDGET = env_decimal("CHAT_SITE_DAILY_BUDGET", "0", minimum="0")
+CHAT_SITE_MONTHLY_BUDGET = env_decimal("CHAT_SITE_MONTHLY_BUDGET", "0", minimum="0")
 
 # --- API: OpenAI-compatible endpoints at /v1/ under personal access tokens (api/) -------
 API_ENABLED = env_bool("API_ENABLED", True)

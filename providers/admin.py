@@ -148,7 +148,7 @@ class ProviderKeyAdmin(admin.ModelAdmin):
 # --- The model catalogue ----------------------------------------------------------------
 @admin.register(ChatModel)
 class ChatModelAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "model_id", "context_window", "enabled"]
+    list_display = ["display_name", "model_id", "context_window", "input_price", "output_price", "enabled"]
     list_editable = ["enabled"]
     list_filter = ["enabled"]
     search_fields = ["model_id", "display_name"]

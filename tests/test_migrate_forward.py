@@ -37,11 +37,23 @@ MOVED = {
     ("conversations", "userquota"): "usage",
 }
 # Tables the new code's migrations create; any other new table fails the test.
-NEW_TABLES: frozenset[str] = frozenset({"api_accesstoken"})  # issue 16
+NEW_TABLES: frozenset[str] = frozenset({"api_accesstoken", "usage_groupbudget", "usage_rollup"})  # issues 16, 19
 # Models the new code adds (their content type and permissions are new rows) and columns it adds
 # to old tables, with the value every old row gets.
-NEW_MODELS: frozenset[tuple[str, str]] = frozenset({("api", "accesstoken")})
-NEW_COLUMNS: dict[tuple[str, str], object] = {("conversations_usage", "source"): "chat"}
+NEW_MODELS: frozenset[tuple[str, str]] = frozenset(
+    {("api", "accesstoken"), ("usage", "groupbudget"), ("usage", "rollup")}
+)
+NEW_COLUMNS: dict[tuple[str, str], object] = {
+    ("conversations_usage", "source"): "chat",
+    # Issue 19: prices and budgets; rows from before have none, and cost nothing.
+    ("conversations_usage", "cost"): 0,
+    ("conversations_usage", "input_price"): None,
+    ("conversations_usage", "output_price"): None,
+    ("conversations_chatmodel", "input_price"): None,
+    ("conversations_chatmodel", "output_price"): None,
+    ("conversations_userquota", "daily_budget"): None,
+    ("conversations_userquota", "monthly_budget"): None,
+}
 # Granted to a group by the fill, on each moved model and on one that stays.
 GRANTED = ["view_usage", "change_providerkey", "view_chatmodel", "change_userquota", "view_conversation"]
 

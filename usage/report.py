@@ -14,8 +14,9 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from usage.models import Usage
-from usage.quotas import period_starts, quota_for, tokens_used
+from usage import budgets, rollups
+from usage.models import Rollup, Usage, UserQuota
+from usage.quotas import period_starts, quota_for
 
 DAYS = 30
 ENVIRONMENT_KEY = "env"  # the `key` filter's value for AIMLAPI_API_KEY
@@ -238,13 +239,19 @@ def _csv_safe(value):
 
 
 def summary_for(user) -> dict:
-    """A person's tokens today and this month against their quota, and their calls (for the user admin)."""
-    day, month = period_starts()
-    quota = quota_for(user)
+    """A person's tokens and spend today and this month against their quota and budgets, and their
+    calls (for the user admin and the person's own Usage page)."""
+    own = UserQuota.objects.filter(user=user).first()
+    limits = budgets.budgets_for(user, own=own)
+    owner = (Rollup.Scope.USER, user.pk)
+    totals = rollups.totals([owner, *(budget.owner for budget in limits)])
     calls = Usage.objects.filter(user=user).aggregate(calls=Count("id"), errors=Count("id", filter=Q(status="error")))
     return {
-        "today": tokens_used(user, since=day),
-        "month": tokens_used(user, since=month),
-        "quota": quota,
+        "today": totals[owner].tokens_today,
+        "month": totals[owner].tokens_month,
+        "spent_today": totals[owner].cost_today,
+        "spent_month": totals[owner].cost_month,
+        "quota": quota_for(user, own=own),
+        "standings": budgets.standings(limits, totals),
         **calls,
     }
