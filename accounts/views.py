@@ -1,4 +1,4 @@
-"""The sign-in and sign-up pages."""
+"""The sign-in and sign-up pages, and a person's own usage."""
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -6,11 +6,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from accounts.forms import SignupForm
 from accounts.services import user_signup
 from accounts.throttles import SignupThrottle, ThrottledLoginView
 from common.security import client_ip
+from usage import report
 
 
 class LoginView(ThrottledLoginView):
@@ -39,3 +41,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("conversations:index")
     return render(request, "registration/signup.html", {"form": form}, status=422 if form.errors else 200)
+
+
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    """What the person has spent and used today and this month, and what is left of their limits."""
+    return render(request, "registration/usage.html", {"summary": report.summary_for(request.user)})

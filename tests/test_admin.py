@@ -46,8 +46,9 @@ def _usage(user, tokens, *, days_ago=0, status="complete", key=None, model="mist
     return usage
 
 
-def _bars(html: str) -> list[float]:
-    return [float(height) for height in re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', html)]
+def _bars(html: str, chart: str = "usage-chart") -> list[float]:
+    svg = html.split(f'id="{chart}"')[1].split("</svg>")[0]
+    return [float(height) for height in re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', svg)]
 
 
 # --- Usage -------------------------------------------------------------------------------
