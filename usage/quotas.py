@@ -36,9 +36,13 @@ class Quota:
     monthly: int
 
 
-def quota_for(user, *, own: UserQuota | None = None) -> Quota:
-    """The person's own quota where set (`own`, else read), else the site default (CHAT_*_TOKEN_QUOTA)."""
-    own = own if own is not None else UserQuota.objects.filter(user=user).first()
+def quota_for(user) -> Quota:
+    """The person's own quota where set, else the site default (CHAT_*_TOKEN_QUOTA)."""
+    return quota_from(UserQuota.objects.filter(user=user).first())
+
+
+def quota_from(own: UserQuota | None) -> Quota:
+    """The quota of a person whose own quota row (if any) is `own`."""
     daily = own.daily_tokens if own and own.daily_tokens is not None else settings.CHAT_DAILY_TOKEN_QUOTA
     monthly = own.monthly_tokens if own and own.monthly_tokens is not None else settings.CHAT_MONTHLY_TOKEN_QUOTA
     return Quota(daily=daily, monthly=monthly)
@@ -63,7 +67,7 @@ def check_quota(user) -> None:
     """Raise LimitReached when the person has used their tokens, or a budget they count against is
     spent, for today or this month."""
     own = UserQuota.objects.filter(user=user).first()
-    quota = quota_for(user, own=own)
+    quota = quota_from(own)
     limits = budgets.budgets_for(user, own=own)
     if not (quota.daily or quota.monthly or limits):
         return

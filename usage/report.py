@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from usage import budgets, rollups
 from usage.models import Rollup, Usage, UserQuota
-from usage.quotas import period_starts, quota_for
+from usage.quotas import period_starts, quota_from
 
 DAYS = 30
 ENVIRONMENT_KEY = "env"  # the `key` filter's value for AIMLAPI_API_KEY
@@ -270,7 +270,7 @@ def summary_for(user) -> dict:
     owner = (Rollup.Scope.USER, user.pk)
     totals = rollups.totals([owner, *(budget.owner for budget in limits)])
     calls = Usage.objects.filter(user=user).aggregate(calls=Count("id"), errors=Count("id", filter=Q(status="error")))
-    quota = quota_for(user, own=own)
+    quota = quota_from(own)
     return {
         "today": totals[owner].tokens_today,
         "month": totals[owner].tokens_month,
