@@ -182,7 +182,7 @@ def test_the_checks_read_a_handful_of_rows_however_many_calls(alice, priced, set
     for _ in range(30):
         record(user_id=alice.pk, key=None, model=MODEL, status="complete", prompt_tokens=10, completion_tokens=10)
 
-    with django_assert_max_num_queries(3):  # own quota row, group budgets, the totals
+    with django_assert_max_num_queries(2):  # own quota row and group budgets, then the totals
         quotas.check_quota(alice)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {Rollup._meta.db_table} WHERE scope = 'user'")  # noqa: S608

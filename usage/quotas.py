@@ -41,7 +41,7 @@ def quota_for(user) -> Quota:
     return quota_from(UserQuota.objects.filter(user=user).first())
 
 
-def quota_from(own: UserQuota | None) -> Quota:
+def quota_from(own: "UserQuota | budgets.Own | None") -> Quota:
     """The quota of a person whose own quota row (if any) is `own`."""
     daily = own.daily_tokens if own and own.daily_tokens is not None else settings.CHAT_DAILY_TOKEN_QUOTA
     monthly = own.monthly_tokens if own and own.monthly_tokens is not None else settings.CHAT_MONTHLY_TOKEN_QUOTA
@@ -66,9 +66,9 @@ def tokens_today_and_this_month(user) -> tuple[int, int]:
 def check_quota(user) -> None:
     """Raise LimitReached when the person has used their tokens, or a budget they count against is
     spent, for today or this month."""
-    own = UserQuota.objects.filter(user=user).first()
+    own, groups = budgets.limits_for(user)
     quota = quota_from(own)
-    limits = budgets.budgets_for(user, own=own)
+    limits = budgets.budgets_for(user, own=own, groups=groups)
     if not (quota.daily or quota.monthly or limits):
         return
     owner = (Rollup.Scope.USER, user.pk)

@@ -17,7 +17,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from usage import budgets, rollups
-from usage.models import Rollup, Usage, UserQuota
+from usage.models import Rollup, Usage
 from usage.quotas import period_starts, quota_from
 
 DAYS = 30
@@ -265,8 +265,8 @@ def _csv_safe(value):
 def summary_for(user) -> dict:
     """A person's tokens and spend today and this month against their quota and budgets, and their
     calls (for the user admin and the person's own Usage page)."""
-    own = UserQuota.objects.filter(user=user).first()
-    limits = budgets.budgets_for(user, own=own)
+    own, groups = budgets.limits_for(user)
+    limits = budgets.budgets_for(user, own=own, groups=groups)
     owner = (Rollup.Scope.USER, user.pk)
     totals = rollups.totals([owner, *(budget.owner for budget in limits)])
     calls = Usage.objects.filter(user=user).aggregate(calls=Count("id"), errors=Count("id", filter=Q(status="error")))
