@@ -39,7 +39,7 @@ class ChatUserAdmin(UserAdmin):
     def usage_summary(self, user) -> str:
         if user.pk is None:
             return "—"
-        summary = report.summary_for(user)
+        summary = {**report.summary_for(user), **report.calls_of(user)}
         quota = summary["quota"]
         usage_page = reverse("admin:usage_usage_changelist") + "?" + urlencode({"user": user.pk})
         return format_html(

@@ -63,12 +63,16 @@ def tokens_today_and_this_month(user) -> tuple[int, int]:
     return spent.tokens_today, spent.tokens_month
 
 
+def limits_of(user) -> tuple[Quota, list[budgets.Budget]]:
+    """The person's token quota and every money budget they count against, in one query."""
+    own, groups = budgets.limits_for(user)
+    return quota_from(own), budgets.budgets_for(user, own=own, groups=groups)
+
+
 def check_quota(user) -> None:
     """Raise LimitReached when the person has used their tokens, or a budget they count against is
     spent, for today or this month."""
-    own, groups = budgets.limits_for(user)
-    quota = quota_from(own)
-    limits = budgets.budgets_for(user, own=own, groups=groups)
+    quota, limits = limits_of(user)
     if not (quota.daily or quota.monthly or limits):
         return
     owner = (Rollup.Scope.USER, user.pk)

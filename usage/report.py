@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from usage import budgets, rollups
 from usage.models import Rollup, Usage
-from usage.quotas import period_starts, quota_from
+from usage.quotas import limits_of, period_starts
 
 DAYS = 30
 ENVIRONMENT_KEY = "env"  # the `key` filter's value for AIMLAPI_API_KEY
@@ -263,14 +263,11 @@ def _csv_safe(value):
 
 
 def summary_for(user) -> dict:
-    """A person's tokens and spend today and this month against their quota and budgets, and their
-    calls (for the user admin and the person's own Usage page)."""
-    own, groups = budgets.limits_for(user)
-    limits = budgets.budgets_for(user, own=own, groups=groups)
+    """A person's tokens and spend today and this month against their quota and budgets (for the user
+    admin and the person's own Usage page): read from the running totals."""
+    quota, limits = limits_of(user)
     owner = (Rollup.Scope.USER, user.pk)
     totals = rollups.totals([owner, *(budget.owner for budget in limits)])
-    calls = Usage.objects.filter(user=user).aggregate(calls=Count("id"), errors=Count("id", filter=Q(status="error")))
-    quota = quota_from(own)
     return {
         "today": totals[owner].tokens_today,
         "month": totals[owner].tokens_month,
@@ -280,5 +277,9 @@ def summary_for(user) -> dict:
         "tokens_left_today": max(quota.daily - totals[owner].tokens_today, 0),
         "tokens_left_month": max(quota.monthly - totals[owner].tokens_month, 0),
         "standings": budgets.standings(limits, totals),
-        **calls,
     }
+
+
+def calls_of(user) -> dict:
+    """The person's calls and failed calls in all (a count over their rows: for the user admin)."""
+    return Usage.objects.filter(user=user).aggregate(calls=Count("id"), errors=Count("id", filter=Q(status="error")))
