@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from providers.models import ProviderKey
-from usage import report, spend
+from usage import budgets, report, spend
 from usage.models import GroupBudget, Usage
 
 User = get_user_model()
@@ -53,7 +53,7 @@ class UsageAdmin(admin.ModelAdmin):
             "spend_chart": report.chart(report.per_day(rows, "cost"), label=report.amount),
             "spend": [(dimension, title, spend.spend_by(rows, dimension)) for dimension, title in SPEND_TABLES],
             "unpriced": spend.unpriced_models(rows),
-            "warnings": spend.warnings(),
+            "warnings": budgets.near_or_over(),
             "currency": settings.CHAT_CURRENCY,
             "groups": Group.objects.order_by("name"),
             "top_users": report.top_users(rows),

@@ -1,12 +1,11 @@
-"""The Usage page's money: spend per person, group, model and key, the models without a price,
-and the budgets near their limit (the rows' own costs; prices were copied onto them at call time)."""
+"""The Usage page's money: spend per person, group, model and key, and the models without a price
+(the rows' own costs: prices were copied onto them at call time)."""
 
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
 from providers.models import ChatModel
-from usage import budgets
 
 # How each breakdown groups the rows, and the label of a row of it.
 _DIMENSIONS = {
@@ -37,8 +36,3 @@ def unpriced_models(queryset: QuerySet) -> list[str]:
     called = queryset.exclude(model__in=priced).values_list("model", flat=True).distinct()
     listed = ChatModel.objects.filter(Q(input_price=None) | Q(output_price=None)).values_list("model_id", flat=True)
     return sorted({*called, *listed})
-
-
-def warnings() -> list[budgets.Standing]:
-    """The budgets at 80 % or more of their limit, today or this month."""
-    return budgets.near_or_over()
