@@ -1,5 +1,5 @@
-"""People in the admin: the stock user admin, with a token quota, a usage summary and off-boarding in
-one click; groups from the identity provider and the sign-in settings."""
+"""People in the admin: the stock user admin, with a token quota, a budget, a usage summary and
+off-boarding in one click; groups from the identity provider and the sign-in settings."""
 
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from accounts.models import GroupMapping, SignInSettings
 from providers import keys
 from usage import report
 from usage.models import UserQuota
+from usage.money import format_money
 
 User = get_user_model()
 
@@ -24,8 +25,8 @@ class UserQuotaInline(admin.StackedInline):
     model = UserQuota
     can_delete = False
     max_num = 1
-    verbose_name_plural = "Token quota"
-    fields = ["daily_tokens", "monthly_tokens"]
+    verbose_name_plural = "Token quota and budget"
+    fields = ["daily_tokens", "monthly_tokens", "daily_budget", "monthly_budget"]
 
 
 admin.site.unregister(User)
@@ -61,16 +62,18 @@ class ChatUserAdmin(UserAdmin):
     def usage_summary(self, user) -> str:
         if user.pk is None:
             return "—"
-        summary = report.summary_for(user)
+        summary = {**report.summary_for(user), **report.calls_of(user)}
         quota = summary["quota"]
         usage_page = reverse("admin:usage_usage_changelist") + "?" + urlencode({"user": user.pk})
         return format_html(
-            "{} tokens today (quota {}), {} this month (quota {}); {} calls in all, {} failed. "
-            '<a href="{}">Usage of the last 30 days</a>',
+            "{} tokens today (quota {}), {} this month (quota {}); spent {} today, {} this month; "
+            '{} calls in all, {} failed. <a href="{}">Usage of the last 30 days</a>',
             f"{summary['today']:,}",
             f"{quota.daily:,}" if quota.daily else "unlimited",
             f"{summary['month']:,}",
             f"{quota.monthly:,}" if quota.monthly else "unlimited",
+            format_money(summary["spent_today"]),
+            format_money(summary["spent_month"]),
             summary["calls"],
             summary["errors"],
             usage_page,

@@ -1,12 +1,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts.views import LoginView, email_addresses_closed, password_reset, signup
+from accounts.views import LoginView, email_addresses_closed, password_reset, signup, usage
 
 urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/signup/", signup, name="signup"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/usage/", usage, name="usage"),
     # Everyone changes their own password here (the admin's page is for staff only). The
     # templates have names of their own: Django's would also restyle the admin's pages.
     path(

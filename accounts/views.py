@@ -1,4 +1,4 @@
-"""The sign-in and sign-up pages."""
+"""The sign-in and sign-up pages, and a person's own usage."""
 
 from allauth.account.views import password_reset as allauth_password_reset
 from django.conf import settings
@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from accounts.forms import SignInForm, SignupForm
 from accounts.mfa import password_login
@@ -15,6 +16,7 @@ from accounts.services import user_signup
 from accounts.sso import identity_providers
 from accounts.throttles import SignupThrottle, ThrottledLoginView
 from common.security import client_ip
+from usage import report
 
 
 class LoginView(ThrottledLoginView):
@@ -70,3 +72,9 @@ def password_reset(request: HttpRequest) -> HttpResponse:
     if not settings.PASSWORD_RESET_BY_EMAIL:
         raise Http404("Password reset by email is not set up on this site.")
     return allauth_password_reset(request)
+
+
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    """What the person has spent and used today and this month, and what is left of their limits."""
+    return render(request, "registration/usage.html", {"summary": report.summary_for(request.user)})

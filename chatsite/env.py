@@ -8,6 +8,7 @@ so a typo stops the process at start-up instead of surfacing later as odd behavi
 import base64
 import binascii
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -75,6 +76,18 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
         raise ImproperlyConfigured(f"{name} must be a number; got {value!r}.") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {number}.")
+    return number
+
+
+def env_decimal(name: str, default: str, *, minimum: str | None = None) -> Decimal:
+    """An exact amount (money), e.g. "12.50"."""
+    value = _raw(name) or default
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name} must be an amount such as 12.50; got {value!r}.") from None
+    if not number.is_finite() or (minimum is not None and number < Decimal(minimum)):
+        raise ImproperlyConfigured(f"{name} must be a finite amount of at least {minimum}; got {value!r}.")
     return number
 
 

@@ -7,9 +7,12 @@ Every variable is listed, with its default, in `.env.example` and the README.
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from chatsite.database import database_settings
 from chatsite.env import (
     env_bool,
+    env_decimal,
     env_fernet_keys,
     env_float,
     env_int,
@@ -308,6 +311,18 @@ CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minim
 # --- Folders and temporary chats (conversations.services.folders, .temporary) ------------
 # Hours after its last message that a temporary chat nobody left is deleted (by purge_trash).
 TEMPORARY_CHAT_HOURS = env_int("TEMPORARY_CHAT_HOURS", 24, minimum=1)
+
+# --- Spend: prices, money budgets and the running totals the checks read (usage/) --------
+# The one currency of the catalogue's prices, the usage rows' costs and the budgets (a code or a sign).
+CHAT_CURRENCY = env_str("CHAT_CURRENCY", "EUR")
+if len(CHAT_CURRENCY) > 8:
+    raise ImproperlyConfigured(f"CHAT_CURRENCY must be a short code such as EUR; got {CHAT_CURRENCY!r}.")
+# What a person may spend per day and per calendar month unless their own budget in the admin
+# says otherwise, and what the whole site may; 0 means no limit. Groups' budgets are in the admin.
+CHAT_DAILY_BUDGET = env_decimal("CHAT_DAILY_BUDGET", "0", minimum="0")
+CHAT_MONTHLY_BUDGET = env_decimal("CHAT_MONTHLY_BUDGET", "0", minimum="0")
+CHAT_SITE_DAILY_BUDGET = env_decimal("CHAT_SITE_DAILY_BUDGET", "0", minimum="0")
+CHAT_SITE_MONTHLY_BUDGET = env_decimal("CHAT_SITE_MONTHLY_BUDGET", "0", minimum="0")
 
 # --- API: OpenAI-compatible endpoints at /v1/ under personal access tokens (api/) -------
 API_ENABLED = env_bool("API_ENABLED", True)

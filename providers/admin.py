@@ -148,13 +148,29 @@ class ProviderKeyAdmin(admin.ModelAdmin):
 # --- The model catalogue ----------------------------------------------------------------
 @admin.register(ChatModel)
 class ChatModelAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "model_id", "context_window", "enabled", "who_may_use"]
+    list_display = [
+        "display_name",
+        "model_id",
+        "context_window",
+        "input_price",
+        "output_price",
+        "enabled",
+        "who_may_use",
+    ]
     list_editable = ["enabled"]
     list_filter = ["enabled", "groups_only"]
     search_fields = ["model_id", "display_name"]
     filter_horizontal = ["groups"]
     fieldsets = [
         (None, {"fields": ["model_id", "display_name", "context_window", "default_params", "enabled"]}),
+        (
+            "Price",
+            {
+                "fields": ["input_price", "output_price"],
+                "description": "Per million tokens, in the site currency (CHAT_CURRENCY). Copied onto each usage row "
+                "when the call is made, so a change applies to calls from now on.",
+            },
+        ),
         (
             "Who may use it",
             {

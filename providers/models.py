@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -43,6 +43,26 @@ class ChatModel(models.Model):
         help_text="Offered only to the members of the groups below (and to superusers). Off: everyone.",
     )
     groups = models.ManyToManyField("auth.Group", blank=True, related_name="chat_models")
+    # In the site's currency (CHAT_CURRENCY). Blank: no price, so its calls cost 0. Copied onto
+    # each usage row when the call is made (usage.services.record): an edit rewrites no history.
+    input_price = models.DecimalField(
+        "price per million input tokens",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="In the site currency. Blank: no price (its calls cost 0).",
+    )
+    output_price = models.DecimalField(
+        "price per million output tokens",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="In the site currency. Blank: no price (its calls cost 0).",
+    )
 
     class Meta:
         db_table = "conversations_chatmodel"  # made by the conversations app, before providers had its own

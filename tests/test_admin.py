@@ -13,6 +13,7 @@ from django.utils import timezone
 from conversations.models import Conversation, Message
 from providers.models import ChatModel, ProviderKey
 from tests.conftest import PASSWORD, CheckedClient, settle
+from usage import rollups
 from usage.models import Usage, UserQuota
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,8 @@ def support(django_user_model):
 
 
 def _usage(user, tokens, *, days_ago=0, status="complete", key=None, model="mistralai/mistral-tiny"):
-    return Usage.objects.create(
+    """A usage row counted in the running totals, as usage.services.record does, on any day."""
+    usage = Usage.objects.create(
         user=user,
         key=key,
         key_label=key.label if key else "",
@@ -40,10 +42,13 @@ def _usage(user, tokens, *, days_ago=0, status="complete", key=None, model="mist
         total_tokens=tokens,
         created_at=timezone.now() - timedelta(days=days_ago),
     )
+    rollups.add(usage)
+    return usage
 
 
-def _bars(html: str) -> list[float]:
-    return [float(height) for height in re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', html)]
+def _bars(html: str, chart: str = "usage-chart") -> list[float]:
+    svg = html.split(f'id="{chart}"')[1].split("</svg>")[0]
+    return [float(height) for height in re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', svg)]
 
 
 # --- Usage -------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ NEW_TABLES: frozenset[str] = frozenset(
         "prompts_prompt",  # issue 18
         "conversations_folder",  # issue 18
         "feedback_feedback",  # issue 18
+        "usage_groupbudget",  # issue 19
+        "usage_rollup",  # issue 19
         *(f"{app}_{model}" for app, model in _SSO_MODELS | _RETENTION_MODELS),  # issues 15, 19
     }
 )
@@ -68,6 +70,8 @@ NEW_MODELS: frozenset[tuple[str, str]] = frozenset(
         ("prompts", "prompt"),
         ("conversations", "folder"),
         ("feedback", "feedback"),
+        ("usage", "groupbudget"),
+        ("usage", "rollup"),
         *_SSO_MODELS,
         *_RETENTION_MODELS,
     }
@@ -78,6 +82,14 @@ NEW_COLUMNS: dict[tuple[str, str], object] = {
     # issue 18: no old conversation is in a folder or temporary
     ("conversations_conversation", "folder_id"): None,
     ("conversations_conversation", "temporary"): False,
+    # Issue 19: prices and budgets; rows from before have none, and cost nothing.
+    ("conversations_usage", "cost"): 0,
+    ("conversations_usage", "input_price"): None,
+    ("conversations_usage", "output_price"): None,
+    ("conversations_chatmodel", "input_price"): None,
+    ("conversations_chatmodel", "output_price"): None,
+    ("conversations_userquota", "daily_budget"): None,
+    ("conversations_userquota", "monthly_budget"): None,
 }
 # Granted to a group by the fill, on each moved model and on one that stays.
 GRANTED = ["view_usage", "change_providerkey", "view_chatmodel", "change_userquota", "view_conversation"]

@@ -17,7 +17,7 @@ from conversations.models import Conversation, Message
 from providers.catalogue import default_model_id
 from providers.models import ChatModel
 from tests.conftest import clear_cache, settle
-from usage import quotas
+from usage import quotas, rollups
 from usage.models import Usage, UserQuota
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,13 +46,16 @@ def _send(client, conversation, content="And then?"):
 
 
 def _spent(user, tokens, *, when=None):
-    return Usage.objects.create(
+    """A usage row counted in the running totals, as usage.services.record does, at any time."""
+    usage = Usage.objects.create(
         user=user,
         model="mistralai/mistral-tiny",
         status="complete",
         total_tokens=tokens,
         created_at=when or timezone.now(),
     )
+    rollups.add(usage)
+    return usage
 
 
 # --- Token quotas -----------------------------------------------------------------------
@@ -174,7 +177,7 @@ def test_every_completed_or_failed_call_records_its_usage(client_alice, alice, u
             "total_tokens": 0,
         },
     ]
-    assert quotas.tokens_used(alice, since=quotas.period_starts()[0]) == 13
+    assert quotas.tokens_today_and_this_month(alice)[0] == 13
 
 
 def test_a_reply_without_a_key_records_no_usage_since_nothing_was_sent(client_alice, upstream, settings):

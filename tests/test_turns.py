@@ -255,8 +255,8 @@ def test_the_usage_page_and_csv_show_the_estimated_rows(client_admin, alice):
     lines = b"".join(client_admin.get("/admin/usage/usage/export.csv").streaming_content).decode().splitlines()
 
     assert "Estimated: 40 of these tokens, in 1 call" in page
-    assert lines[0].endswith("latency_ms,first_token_ms,tokens_estimated,source")
-    assert lines[1].endswith(",40,,,yes,chat") and lines[2].endswith(",11,900,300,no,chat")
+    assert lines[0].endswith("latency_ms,first_token_ms,tokens_estimated,source,input_price,output_price,cost,currency")
+    assert ",40,,,yes,chat," in lines[1] and ",11,900,300,no,chat," in lines[2]
 
 
 # --- Item 21: a conversation longer than the model's context window ------------------

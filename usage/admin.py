@@ -1,9 +1,12 @@
-"""The Usage page in the admin: tokens per day, top users, error rate per key, CSV."""
+"""The Usage page in the admin: tokens and spend per day, spend per person, group, model and key,
+budgets near their limit, top users, error rate per key, CSV; and the groups' budgets."""
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -11,10 +14,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from providers.models import ProviderKey
-from usage import report
-from usage.models import Usage
+from usage import budgets, report, spend
+from usage.models import GroupBudget, Usage
 
 User = get_user_model()
+SPEND_TABLES = [("user", "person"), ("group", "group"), ("model", "model"), ("key", "key")]
 
 
 # --- Usage: a report page instead of a list --------------------------------------------
@@ -45,7 +49,13 @@ class UsageAdmin(admin.ModelAdmin):
             "title": "Usage",
             "opts": self.model._meta,
             "filters": filters,
-            "chart": report.chart(report.tokens_per_day(rows)),
+            "chart": report.chart(report.per_day(rows)),
+            "spend_chart": report.chart(report.per_day(rows, "cost"), label=report.amount),
+            "spend": [(dimension, title, spend.spend_by(rows, dimension)) for dimension, title in SPEND_TABLES],
+            "unpriced": spend.unpriced_models(rows),
+            "warnings": budgets.near_or_over(),
+            "currency": settings.CHAT_CURRENCY,
+            "groups": Group.objects.order_by("name"),
             "top_users": report.top_users(rows),
             "estimated": report.estimated(rows),
             "error_rates": report.error_rates(rows),
@@ -73,3 +83,13 @@ class UsageAdmin(admin.ModelAdmin):
 def _query(filters: report.Filters) -> str:
     query = filters.as_query()
     return "?" + urlencode(query) if query else ""
+
+
+# --- Group budgets ------------------------------------------------------------------------
+@admin.register(GroupBudget)
+class GroupBudgetAdmin(admin.ModelAdmin):
+    """What each group's members may spend together; a person's own budget is on their user page."""
+
+    list_display = ["group", "monthly_budget", "daily_budget"]
+    list_select_related = ["group"]
+    ordering = ["group__name"]

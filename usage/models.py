@@ -1,8 +1,27 @@
-"""What the upstream calls cost: one row per call, and each person's token quota."""
+"""What the upstream calls cost: one row per call, each person's token quota and money budget,
+each group's budget, and the running totals per day that the checks before a call read."""
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+# Money is kept to the nano-unit of the site's currency (a hundredth of a micro-cent): a row's
+# cost is rounded to it once, and the day totals add whole nano-units, so they stay exact.
+COST_PLACES = 9
+NANOS = 10**COST_PLACES
+
+
+def _budget_field(period: str) -> models.DecimalField:
+    return models.DecimalField(
+        f"{period} budget",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=f"Money per {period}, in the site currency (CHAT_CURRENCY). Blank: the site default. 0: no limit.",
+    )
 
 
 class UserQuota(models.Model):
@@ -15,6 +34,8 @@ class UserQuota(models.Model):
     monthly_tokens = models.PositiveIntegerField(
         null=True, blank=True, help_text="Tokens per calendar month. Blank: the site default. 0: unlimited."
     )
+    daily_budget = _budget_field("day")
+    monthly_budget = _budget_field("month")
 
     class Meta:
         db_table = "conversations_userquota"  # made by the conversations app, before usage had its own
@@ -50,6 +71,11 @@ class Usage(models.Model):
     # The upstream sent no token counts (a stopped reply, or a server that sends none in
     # streams): the counts are conversations.tokens' estimate from the text.
     tokens_estimated = models.BooleanField("estimated", default=False)
+    # The model's prices per million tokens when the call was made (blank: it had none), and what
+    # the call cost at them; a later price edit leaves both as they were.
+    input_price = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    output_price = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    cost = models.DecimalField(max_digits=18, decimal_places=COST_PLACES, default=0)
 
     class Source(models.TextChoices):
         CHAT = "chat", "Chat page"
@@ -73,3 +99,58 @@ class Usage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} · {self.total_tokens} tokens · {self.status}"
+
+
+class GroupBudget(models.Model):
+    """What the members of a group may spend together, per month and per day."""
+
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="chat_budget")
+    daily_budget = models.DecimalField(
+        "daily budget",
+        max_digits=12,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Money per day for the whole group, in the site currency. 0: no limit.",
+    )
+    monthly_budget = models.DecimalField(
+        "monthly budget",
+        max_digits=12,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Money per calendar month for the whole group, in the site currency. 0: no limit.",
+    )
+
+    class Meta:
+        verbose_name = "group budget"
+
+    def __str__(self) -> str:
+        return f"Budget of {self.group}"
+
+
+class Rollup(models.Model):
+    """The running totals of one day (in TIME_ZONE) for one person, one group or the whole site.
+
+    Written by usage.rollups in the transaction of each usage row, with an atomic upsert; rebuilt
+    from the rows by `manage.py rebuild_usage_rollups`. A group's totals count its members' calls
+    as they were members when the call was made.
+    """
+
+    class Scope(models.TextChoices):
+        USER = "user", "Person"
+        GROUP = "group", "Group"
+        SITE = "site", "Site"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    owner_id = models.BigIntegerField(default=0, help_text="The user's or group's id; 0 for the site.")
+    day = models.DateField()
+    calls = models.BigIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    cost_nanos = models.BigIntegerField(default=0, help_text=f"The cost in units of 1e-{COST_PLACES}.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "owner_id", "day"], name="usage_rollup_one_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.owner_id} on {self.day}: {self.tokens} tokens"

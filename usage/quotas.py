@@ -1,9 +1,11 @@
-"""Limits checked before a message is sent upstream: a per-person rate limit and token quotas.
+"""Limits checked before a message is sent upstream: a per-person rate limit, token quotas and
+money budgets.
 
 The rate limit counts in Django's cache, in a per-person key per clock minute (a counter of
 common.counters, atomic in Redis), so with REDIS_URL every gunicorn process and host shares one
-count; the default local-memory cache counts per process. Quotas count the tokens of stored
-`Usage` rows, today and this calendar month (in TIME_ZONE).
+count; the default local-memory cache counts per process. Quotas and budgets (usage.budgets)
+read the running totals of today and this calendar month (in TIME_ZONE) that usage.rollups keeps
+beside the rows: a handful of rows, however many calls the month has had.
 """
 
 import time
@@ -12,11 +14,11 @@ from datetime import datetime
 from datetime import time as clock_time
 
 from django.conf import settings
-from django.db.models import Q, Sum
 from django.utils import timezone
 
 from common import counters
-from usage.models import Usage, UserQuota
+from usage import budgets, rollups
+from usage.models import Rollup, UserQuota
 
 RATE_WINDOW_SECONDS = 60
 _clock = time.time  # the tests hold it still, so that a minute does not turn during a test
@@ -36,7 +38,11 @@ class Quota:
 
 def quota_for(user) -> Quota:
     """The person's own quota where set, else the site default (CHAT_*_TOKEN_QUOTA)."""
-    own = UserQuota.objects.filter(user=user).first()
+    return quota_from(UserQuota.objects.filter(user=user).first())
+
+
+def quota_from(own: "UserQuota | budgets.Own | None") -> Quota:
+    """The quota of a person whose own quota row (if any) is `own`."""
     daily = own.daily_tokens if own and own.daily_tokens is not None else settings.CHAT_DAILY_TOKEN_QUOTA
     monthly = own.monthly_tokens if own and own.monthly_tokens is not None else settings.CHAT_MONTHLY_TOKEN_QUOTA
     return Quota(daily=daily, monthly=monthly)
@@ -50,36 +56,41 @@ def period_starts(now: datetime | None = None) -> tuple[datetime, datetime]:
     return day, month
 
 
-def tokens_used(user, *, since: datetime) -> int:
-    total = Usage.objects.filter(user=user, created_at__gte=since).aggregate(total=Sum("total_tokens"))["total"]
-    return total or 0
-
-
 def tokens_today_and_this_month(user) -> tuple[int, int]:
-    """Both counts in one pass over this month's rows (the `usage_user_time` index holds them all)."""
-    day, month = period_starts()
-    totals = Usage.objects.filter(user=user, created_at__gte=month).aggregate(
-        today=Sum("total_tokens", filter=Q(created_at__gte=day)), month=Sum("total_tokens")
-    )
-    return totals["today"] or 0, totals["month"] or 0
+    """The person's tokens today and this month, from the running totals."""
+    owner = (Rollup.Scope.USER, user.pk)
+    spent = rollups.totals([owner])[owner]
+    return spent.tokens_today, spent.tokens_month
+
+
+def limits_of(user) -> tuple[Quota, list[budgets.Budget]]:
+    """The person's token quota and every money budget they count against, in one query."""
+    own, groups = budgets.limits_for(user)
+    return quota_from(own), budgets.budgets_for(user, own=own, groups=groups)
 
 
 def check_quota(user) -> None:
-    """Raise LimitReached when the person has used their tokens for today or this month."""
-    quota = quota_for(user)
-    if not (quota.daily or quota.monthly):
+    """Raise LimitReached when the person has used their tokens, or a budget they count against is
+    spent, for today or this month."""
+    quota, limits = limits_of(user)
+    if not (quota.daily or quota.monthly or limits):
         return
-    today, this_month = tokens_today_and_this_month(user)
-    if quota.daily and today >= quota.daily:
+    owner = (Rollup.Scope.USER, user.pk)
+    totals = rollups.totals([owner, *(budget.owner for budget in limits)])
+    if quota.daily and totals[owner].tokens_today >= quota.daily:
         raise LimitReached(
             f"You have used your {quota.daily:,} tokens for today, so this message was not sent. "
             "Your quota starts again tomorrow; an admin can raise it."
         )
-    if quota.monthly and this_month >= quota.monthly:
+    if quota.monthly and totals[owner].tokens_month >= quota.monthly:
         raise LimitReached(
             f"You have used your {quota.monthly:,} tokens for this month, so this message was not sent. "
             "Your quota starts again next month; an admin can raise it."
         )
+    try:
+        budgets.check(limits, totals)
+    except budgets.BudgetSpent as error:
+        raise LimitReached(str(error)) from None
 
 
 def check_rate(user_id: int, *, now: float | None = None) -> None:

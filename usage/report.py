@@ -9,14 +9,17 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from common.spreadsheet import csv_safe
-from usage.models import Usage
-from usage.quotas import period_starts, quota_for, tokens_used
+from usage import budgets, rollups
+from usage.models import Rollup, Usage
+from usage.quotas import limits_of, period_starts
 
 DAYS = 30
 ENVIRONMENT_KEY = "env"  # the `key` filter's value for AIMLAPI_API_KEY
@@ -27,6 +30,7 @@ class Filters:
     """The Usage page's filters, from its query string; blank means all."""
 
     user: str = ""
+    group: str = ""  # an auth Group id: the rows of its members now
     key: str = ""  # a ProviderKey id, or ENVIRONMENT_KEY
     model: str = ""
     source: str = ""  # a Usage.Source value
@@ -34,8 +38,10 @@ class Filters:
     @classmethod
     def from_query(cls, query) -> "Filters":
         user, key = query.get("user", "").strip(), query.get("key", "").strip()
+        group = query.get("group", "").strip()
         return cls(
             user=user if user.isdigit() else "",
+            group=group if group.isdigit() else "",
             key=key if key.isdigit() or key == ENVIRONMENT_KEY else "",
             model=query.get("model", "").strip()[:200],
             source=source if (source := query.get("source", "").strip()) in Usage.Source.values else "",
@@ -56,6 +62,8 @@ def rows(filters: Filters) -> QuerySet:
     queryset = Usage.objects.filter(created_at__gte=since)
     if filters.user:
         queryset = queryset.filter(user_id=int(filters.user))
+    if filters.group:
+        queryset = queryset.filter(user__groups=int(filters.group))
     if filters.key == ENVIRONMENT_KEY:
         queryset = queryset.filter(key__isnull=True)
     elif filters.key:
@@ -67,13 +75,14 @@ def rows(filters: Filters) -> QuerySet:
     return queryset
 
 
-def tokens_per_day(queryset: QuerySet) -> list[tuple[date, int]]:
-    """(day, tokens) for each of the last DAYS days, oldest first, days without calls included."""
+def per_day(queryset: QuerySet, field: str = "total_tokens") -> list[tuple[date, int | Decimal]]:
+    """(day, the sum of `field`: tokens or cost) for each of the last DAYS days, oldest first,
+    days without calls included."""
     totals = dict(
         queryset.annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
         .values("day")
-        .annotate(tokens=Sum("total_tokens"))
-        .values_list("day", "tokens")
+        .annotate(total=Sum(field))
+        .values_list("day", "total")
     )
     first = window_start()
     return [(first + timedelta(days=n), totals.get(first + timedelta(days=n)) or 0) for n in range(DAYS)]
@@ -86,7 +95,7 @@ class Bar:
     width: float
     height: float
     day: date
-    tokens: int
+    value: int | Decimal
 
 
 @dataclass(frozen=True)
@@ -102,23 +111,31 @@ CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 720, 200, 10  # the plot: bars stand on C
 CHART_LEFT, CHART_RIGHT, CHART_BOTTOM = 56, 24, 24  # room for the token counts and the days around it
 
 
-def _compact(tokens: int) -> str:
+def compact(tokens) -> str:
     """1200 → "1.2k", 3000000 → "3M": short enough for the axis."""
+    tokens = round(tokens)
     for size, suffix in ((1_000_000, "M"), (1_000, "k")):
         if tokens >= size:
             return f"{tokens / size:.1f}".removesuffix(".0") + suffix
     return str(tokens)
 
 
-def chart(series: list[tuple[date, int]]) -> dict:
+def amount(value) -> str:
+    """0.0312, 12.50: an amount short enough for the axis (the currency is in the heading)."""
+    return f"{value:,.2f}" if value >= 1 or value == 0 else f"{value:.4f}"
+
+
+def chart(series: list[tuple[date, int | Decimal]], label=compact) -> dict:
     """Bars for an SVG plot CHART_WIDTH wide and CHART_HEIGHT high (the tallest day fills the height),
-    with axes: every seventh day labelled (ending today) and the token counts at 0, half and the peak."""
-    peak = max((tokens for _, tokens in series), default=0)
+    with axes: every seventh day labelled (ending today) and the values (`label`led) at 0, half and
+    the peak."""
+    series = [(day, Decimal(value)) for day, value in series]
+    peak = max((value for _, value in series), default=0)
     slot = CHART_WIDTH / max(len(series), 1)
     plot = CHART_HEIGHT - CHART_TOP
     bars, days = [], []
-    for index, (day, tokens) in enumerate(series):
-        height = round(plot * tokens / peak, 1) if peak else 0
+    for index, (day, value) in enumerate(series):
+        height = round(float(plot * value / peak), 1) if peak else 0
         bars.append(
             Bar(
                 x=round(CHART_LEFT + index * slot + 2, 1),
@@ -126,7 +143,7 @@ def chart(series: list[tuple[date, int]]) -> dict:
                 width=round(slot - 4, 1),
                 height=height,
                 day=day,
-                tokens=tokens,
+                value=value,
             )
         )
         if (len(series) - 1 - index) % 7 == 0:
@@ -135,7 +152,7 @@ def chart(series: list[tuple[date, int]]) -> dict:
             )
     levels = (0, peak / 2, peak) if peak else (0,)
     counts = [
-        Tick(x=CHART_LEFT - 6, y=round(CHART_HEIGHT - plot * level / (peak or 1), 1), label=_compact(round(level)))
+        Tick(x=CHART_LEFT - 6, y=round(float(CHART_HEIGHT - plot * level / (peak or 1)), 1), label=label(level))
         for level in levels
     ]
     return {
@@ -149,7 +166,7 @@ def chart(series: list[tuple[date, int]]) -> dict:
         "bottom": CHART_HEIGHT,
         "width": CHART_LEFT + CHART_WIDTH + CHART_RIGHT,
         "height": CHART_HEIGHT + CHART_BOTTOM,
-        "total": sum(t for _, t in series),
+        "total": sum(value for _, value in series),
     }
 
 
@@ -196,6 +213,10 @@ CSV_HEADER = [
     "first_token_ms",
     "tokens_estimated",
     "source",
+    "input_price",
+    "output_price",
+    "cost",
+    "currency",
 ]
 
 
@@ -227,18 +248,32 @@ def csv_lines(queryset: QuerySet) -> Iterator[str]:
                 "" if usage.first_token_ms is None else usage.first_token_ms,
                 "yes" if usage.tokens_estimated else "no",
                 usage.source,
+                "" if usage.input_price is None else usage.input_price,
+                "" if usage.output_price is None else usage.output_price,
+                usage.cost,
+                settings.CHAT_CURRENCY,
             ]
         )
 
 
 def summary_for(user) -> dict:
-    """A person's tokens today and this month against their quota, and their calls (for the user admin)."""
-    day, month = period_starts()
-    quota = quota_for(user)
-    calls = Usage.objects.filter(user=user).aggregate(calls=Count("id"), errors=Count("id", filter=Q(status="error")))
+    """A person's tokens and spend today and this month against their quota and budgets (for the user
+    admin and the person's own Usage page): read from the running totals."""
+    quota, limits = limits_of(user)
+    owner = (Rollup.Scope.USER, user.pk)
+    totals = rollups.totals([owner, *(budget.owner for budget in limits)])
     return {
-        "today": tokens_used(user, since=day),
-        "month": tokens_used(user, since=month),
+        "today": totals[owner].tokens_today,
+        "month": totals[owner].tokens_month,
+        "spent_today": totals[owner].cost_today,
+        "spent_month": totals[owner].cost_month,
         "quota": quota,
-        **calls,
+        "tokens_left_today": max(quota.daily - totals[owner].tokens_today, 0),
+        "tokens_left_month": max(quota.monthly - totals[owner].tokens_month, 0),
+        "standings": budgets.standings(limits, totals),
     }
+
+
+def calls_of(user) -> dict:
+    """The person's calls and failed calls in all (a count over their rows: for the user admin)."""
+    return Usage.objects.filter(user=user).aggregate(calls=Count("id"), errors=Count("id", filter=Q(status="error")))
