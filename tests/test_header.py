@@ -129,7 +129,8 @@ def test_saving_the_settings_updates_the_header(client_alice, alice, models):
 def test_a_new_chat_names_the_models_one_may_use(client_alice, models):
     html = client_alice.get("/").content.decode()
 
-    empty = html[html.index('class="empty-state"') : html.index("</section>")]
+    start = html.index('class="empty-state"')
+    empty = html[start : html.index("</section>", start)]
     assert "Acme Large" in empty and "<code>acme/small</code>" in empty
     assert "Acme Retired" not in empty
 
