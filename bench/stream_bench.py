@@ -56,7 +56,7 @@ from harness import BENCH, HOST, PYTHON
 from harness.app import app_environment, prepare_app, prepare_database, serve, source_description
 from harness.client import wait_until_up
 from harness.options import add_app_options
-from harness.processes import Processes, free_port, run_bench, wait_for_quiet
+from harness.processes import Processes, free_port, process_tree, rss_mb, run_bench, wait_for_quiet
 from harness.relay import one_run
 from harness.report import RunResult, print_summary
 from harness.users import User, sign_in_all
@@ -101,9 +101,11 @@ async def bench(args, tmp: Path, processes: Processes) -> list[dict]:
             await wait_for_quiet(args.quiet_percent, args.quiet_wait, pids)
             run_samples = [] if samples is not None else None
             result = await one_run(args, run, users, pids, upstream_port, tmp / "db.sqlite3", run_samples)
+            await asyncio.sleep(args.pause)
+            # The workers only (not the master), once the run's replies are saved and titled.
+            result.idle_rss_mb = rss_mb(process_tree(server.pid)[1:])
             summary = result.summary()
             print_summary(summary)
-            await asyncio.sleep(args.pause)
             others = summary["cpu_percent"]["other processes"]
             if others <= args.quiet_percent or attempt == args.redo_noisy:
                 break

@@ -16,7 +16,9 @@ SETTINGS = "conversations/_settings.html"
 
 def owned_conversation(request: HttpRequest, pk: int) -> Conversation:
     """The signed-in person's conversation (not one in the trash), or 404."""
-    return get_object_or_404(Conversation, pk=pk, owner=request.user, deleted_at__isnull=True)
+    conversation = get_object_or_404(Conversation, pk=pk, owner=request.user, deleted_at__isnull=True)
+    conversation.owner = request.user  # already read by the middleware: the checks need not read it again
+    return conversation
 
 
 def owned_message(request: HttpRequest, pk: int, message_pk: int, **filters) -> tuple[Conversation, Message]:
@@ -35,7 +37,15 @@ def requested_sidebar(request: HttpRequest) -> SidebarList:
 
 
 def sidebar_context(sidebar: SidebarList) -> dict:
-    return {"query": sidebar.query, "hits": sidebar.hits, "sidebar": sidebar.page, "archived": sidebar.archived}
+    return {
+        "query": sidebar.query,
+        "hits": sidebar.hits,
+        "sidebar": sidebar.page,
+        "archived": sidebar.archived,
+        "sidebar_unchanged": sidebar.unchanged,
+        "sidebar_row": sidebar.row,
+        "sidebar_row_before": sidebar.row_before,
+    }
 
 
 def render_chat(request: HttpRequest, template: str, page: ChatPage, *, status: int = 200, **forms) -> HttpResponse:
