@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "common.fairness.FairQueueMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -277,6 +278,11 @@ ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", False)
 CHAT_AUTO_TITLE_MODEL = env_str("CHAT_AUTO_TITLE_MODEL", "")
 # The largest history file (chatsite JSON or ChatGPT's conversations.json) one import accepts.
 CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+
+# --- Server time per turn (issue 20): sends in the order they came ----------------------
+# Sends (a new chat, a message) handled at once per process; later ones wait their turn, first
+# come first served (common.fairness), so a burst is answered in order and words keep flowing.
+CHAT_SENDS_AT_ONCE = env_int("CHAT_SENDS_AT_ONCE", 2, minimum=1)
 
 # --- API: OpenAI-compatible endpoints at /v1/ under personal access tokens (api/) -------
 API_ENABLED = env_bool("API_ENABLED", True)

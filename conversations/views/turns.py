@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import push_url, reswap, retarget
 
 from common.errors import error_response
+from common.fairness import queued
 from conversations import services
 from conversations.forms import ConversationSettingsForm, EditForm, MessageForm
 from conversations.models import Conversation, Message
@@ -21,6 +22,7 @@ from conversations.views._shared import (
 )
 
 
+@queued
 @require_POST
 def conversation_create(request: HttpRequest) -> HttpResponse:
     form = MessageForm(request.POST)
@@ -52,6 +54,7 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     return push_url(response, conversation.get_absolute_url())
 
 
+@queued
 @require_POST
 def message_create(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = owned_conversation(request, pk)
