@@ -22,8 +22,17 @@ def owned_conversation(request: HttpRequest, pk: int) -> Conversation:
 
 
 def owned_message(request: HttpRequest, pk: int, message_pk: int, **filters) -> tuple[Conversation, Message]:
-    conversation = owned_conversation(request, pk)
-    return conversation, get_object_or_404(Message, pk=message_pk, conversation=conversation, **filters)
+    """A message of the signed-in person's conversation `pk` (not in the trash), read with it in one query, or 404."""
+    message = get_object_or_404(
+        Message.objects.select_related("conversation"),
+        pk=message_pk,
+        conversation_id=pk,
+        conversation__owner=request.user,
+        conversation__deleted_at__isnull=True,
+        **filters,
+    )
+    message.conversation.owner = request.user  # already read by the middleware
+    return message.conversation, message
 
 
 def requested_sidebar(request: HttpRequest) -> SidebarList:
