@@ -111,7 +111,7 @@ def print_summary(summary: dict) -> None:
     print(
         f"    first word: median +{s['first_word_ms']['p50']:.2f} ms, p95 +{s['first_word_ms']['p95']:.2f} ms"
         f" (time to first token from submit: median {s['ttft_from_submit_ms']['p50']:.1f} ms,"
-        f" p95 {s['ttft_from_submit_ms']['p95']:.1f} ms; POST /c/ median {s['post_ms']['p50']:.1f} ms,"
+        f" p95 {s['ttft_from_submit_ms']['p95']:.1f} ms; the POST median {s['post_ms']['p50']:.1f} ms,"
         f" p95 {s['post_ms']['p95']:.1f} ms)"
     )
     cpu = ", ".join(f"{name} {value:.0f}%" for name, value in s["cpu_percent"].items())
