@@ -56,7 +56,7 @@ from harness import BENCH, HOST, PYTHON
 from harness.app import app_environment, prepare_app, prepare_database, serve, source_description
 from harness.client import wait_until_up
 from harness.options import add_app_options
-from harness.processes import Processes, free_port, run_bench, wait_for_quiet
+from harness.processes import Processes, free_port, process_tree, rss_mb, run_bench, wait_for_quiet
 from harness.relay import one_run
 from harness.report import RunResult, print_summary
 from harness.users import User, sign_in_all
@@ -86,11 +86,15 @@ async def bench(args, tmp: Path, processes: Processes) -> list[dict]:
 
     users = [User(i, app_port, password) for i in range(args.streams)]
     await sign_in_all(users, args.login_concurrency)
+    for user in users:
+        user.follow_up = args.follow_up
 
     pids = {"gunicorn": server.pid, "upstream": upstream.pid}
-    if args.warmup:
-        warm = await one_run(args, 0, users[:1], pids, upstream_port, tmp / "db.sqlite3")
-        if warm.errors or warm.completed != 1:
+    if args.warmup or args.follow_up:
+        # With --follow-up every user starts the conversation the timed runs continue.
+        starting = users if args.follow_up else users[:1]
+        warm = await one_run(args, 0, starting, pids, upstream_port, tmp / "db.sqlite3")
+        if warm.errors or warm.completed != len(starting):
             raise RuntimeError(f"the warm-up conversation failed: {warm.errors}")
     summaries = []
     print(f"\n{args.streams} concurrent stream(s), {args.framing} upstream body, {args.runs} run(s):", flush=True)
@@ -101,9 +105,11 @@ async def bench(args, tmp: Path, processes: Processes) -> list[dict]:
             await wait_for_quiet(args.quiet_percent, args.quiet_wait, pids)
             run_samples = [] if samples is not None else None
             result = await one_run(args, run, users, pids, upstream_port, tmp / "db.sqlite3", run_samples)
+            await asyncio.sleep(args.pause)
+            # The workers only (not the master), once the run's replies are saved and titled.
+            result.idle_rss_mb = rss_mb(process_tree(server.pid)[1:])
             summary = result.summary()
             print_summary(summary)
-            await asyncio.sleep(args.pause)
             others = summary["cpu_percent"]["other processes"]
             if others <= args.quiet_percent or attempt == args.redo_noisy:
                 break
@@ -144,6 +150,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="upstream body: chunked transfer encoding, or close-delimited (default chunked)",
     )
     parser.add_argument("--runs", type=int, default=1, help="timed runs against the same server (default 1)")
+    parser.add_argument(
+        "--follow-up",
+        action="store_true",
+        help="time messages in a conversation each user started before (POST /c/<id>/messages/), not new chats",
+    )
     parser.add_argument("--ramp-ms", type=float, default=0.0, help="spread the submits over this long (default 0)")
     parser.add_argument(
         "--source",

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "common.fairness.FairQueueMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -323,6 +324,11 @@ CHAT_DAILY_BUDGET = env_decimal("CHAT_DAILY_BUDGET", "0", minimum="0")
 CHAT_MONTHLY_BUDGET = env_decimal("CHAT_MONTHLY_BUDGET", "0", minimum="0")
 CHAT_SITE_DAILY_BUDGET = env_decimal("CHAT_SITE_DAILY_BUDGET", "0", minimum="0")
 CHAT_SITE_MONTHLY_BUDGET = env_decimal("CHAT_SITE_MONTHLY_BUDGET", "0", minimum="0")
+
+# --- Server time per turn (issue 20): sends in the order they came ----------------------
+# Sends (a new chat, a message) handled at once per process; later ones wait their turn, first
+# come first served (common.fairness), so a burst is answered in order and words keep flowing.
+CHAT_SENDS_AT_ONCE = env_int("CHAT_SENDS_AT_ONCE", 2, minimum=1)
 
 # --- API: OpenAI-compatible endpoints at /v1/ under personal access tokens (api/) -------
 API_ENABLED = env_bool("API_ENABLED", True)

@@ -84,6 +84,8 @@ _markdown.add_render_rule("td_open", _cell)
 
 def render(text: str) -> str:
     """Safe HTML for a message's Markdown text."""
+    if not text:
+        return ""  # a reply just stored, still pending: nothing to parse
     return nh3.clean(
         _markdown.render(text),
         tags=_TAGS,

@@ -145,6 +145,11 @@ class Conversation(models.Model):
     def get_absolute_url(self) -> str:
         return url_for("conversations:detail", self.pk)
 
+    def validate_constraints(self, exclude=None) -> None:
+        # The bounds' constraints are the fields' own validators too, which full_clean runs: having
+        # the database evaluate them again would cost a query each on every new chat's settings form.
+        super().validate_constraints(exclude={*(exclude or ()), *PARAMETER_BOUNDS})
+
     @property
     def display_title(self) -> str:
         return self.title or "New chat"

@@ -85,6 +85,11 @@ class SidebarList:
     page: SidebarPage | None = None
     hits: list[Hit] = field(default_factory=list)
     folder: Folder | None = None  # the search, or the page, is limited to this folder
+    # After a turn (conversations.sidebar_update): the list shown needs no change, or only a new row
+    # put before the row `row_before`.
+    unchanged: bool = False
+    row: Conversation | None = None
+    row_before: int | None = None
 
 
 def sidebar_list(
@@ -363,7 +368,10 @@ def chat_page(
         return page
     if messages is None and not turn:
         page.window = message_window(conversation, around=around)
-        messages = page.window.messages
-    page.messages = messages or []
-    page.share_link = conversation.share_links.filter(revoked_at__isnull=True).first()
+        page.messages = page.window.messages
+        # Not read for a turn just sent (its response shows no share panel), nor for a new
+        # conversation's first turn (it has no link yet).
+        page.share_link = conversation.share_links.filter(revoked_at__isnull=True).first()
+    else:
+        page.messages = messages or []
     return page

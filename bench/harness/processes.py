@@ -103,6 +103,20 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of processes in MB, from /proc (VmRSS)."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
 def machine_busy_seconds(*, interrupts: bool = True) -> float:
     """CPU time the whole machine (all cores) spent busy since boot, from /proc/stat.
 

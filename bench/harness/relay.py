@@ -61,12 +61,15 @@ async def _converse(user: User, conversation: Conversation) -> None:
         # The composer's fields, as htmx serialises the form, with a fresh client_id.
         form = {**user.fields, "client_id": str(uuid.uuid4()), "content": conversation.tag}
         headers = user.composer_headers()
-        posted = await conn.request("POST", "/c/", headers, urlencode(form).encode())
+        path = user.send_path or "/c/"
+        posted = await conn.request("POST", path, headers, urlencode(form).encode())
         conversation.posted_ns = posted.end_ns
         match = STREAM_URL.search(posted.body().decode("utf-8", "replace"))
         if posted.status != 200 or not match:
-            raise RuntimeError(f"POST /c/ answered {posted.status} without a stream URL")
+            raise RuntimeError(f"POST {path} answered {posted.status} without a stream URL")
         conversation.message_id = int(match.group(2))
+        if user.follow_up:  # the next turns are messages in this conversation: /c/<id>/messages/
+            user.send_path = match.group(1).split("messages/")[0] + "messages/"
         # EventSource: a plain GET on the same (kept-alive) connection, offset 0.
         if conn.closed:
             conn = await HttpConnection.open(HOST, user.port)

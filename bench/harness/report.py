@@ -29,6 +29,8 @@ class RunResult:
     wall_s: float
     loop_lag_ms: list[float]
     emit_late_ms: list[float]
+    # Resident memory of gunicorn's worker(s), idle after the run (filled in by the bench).
+    idle_rss_mb: float = float("nan")
 
     @classmethod
     def combine(cls, results: list["RunResult"]) -> "RunResult":
@@ -55,6 +57,7 @@ class RunResult:
             wall_s=sum(r.wall_s for r in results),
             loop_lag_ms=joined("loop_lag_ms"),
             emit_late_ms=joined("emit_late_ms"),
+            idle_rss_mb=results[-1].idle_rss_mb,
         )
 
     def summary(self) -> dict:
@@ -78,6 +81,9 @@ class RunResult:
             "post_ms": stats(self.post_ms, 50, 95),
             "cpu_percent": {name: round(100 * seconds / self.wall_s, 1) for name, seconds in self.cpu.items()},
             "wall_s": round(self.wall_s, 2),
+            # utime + stime of the gunicorn processes over the run, per turn (one POST and its stream).
+            "gunicorn_cpu_ms_per_turn": round(1000 * self.cpu.get("gunicorn", 0.0) / max(1, self.streams), 2),
+            "idle_rss_mb": round(self.idle_rss_mb, 1),
             "client_loop_lag_ms": stats(self.loop_lag_ms, 99),
             "upstream_emit_late_ms": stats(self.emit_late_ms, 99),
         }
@@ -105,7 +111,7 @@ def print_summary(summary: dict) -> None:
     print(
         f"    first word: median +{s['first_word_ms']['p50']:.2f} ms, p95 +{s['first_word_ms']['p95']:.2f} ms"
         f" (time to first token from submit: median {s['ttft_from_submit_ms']['p50']:.1f} ms,"
-        f" p95 {s['ttft_from_submit_ms']['p95']:.1f} ms; POST /c/ median {s['post_ms']['p50']:.1f} ms,"
+        f" p95 {s['ttft_from_submit_ms']['p95']:.1f} ms; the POST median {s['post_ms']['p50']:.1f} ms,"
         f" p95 {s['post_ms']['p95']:.1f} ms)"
     )
     cpu = ", ".join(f"{name} {value:.0f}%" for name, value in s["cpu_percent"].items())
@@ -113,6 +119,10 @@ def print_summary(summary: dict) -> None:
         f"    CPU (100% = one core) over {s['wall_s']:.1f} s: {cpu}; "
         f"client loop lag p99 {s['client_loop_lag_ms']['p99']:.2f} ms; "
         f"upstream emit lateness p99 {s['upstream_emit_late_ms']['p99']:.2f} ms"
+    )
+    print(
+        f"    gunicorn CPU per turn: {s['gunicorn_cpu_ms_per_turn']:.1f} ms; "
+        f"gunicorn worker memory, idle after the run: {s['idle_rss_mb']:.1f} MB"
     )
     for sample in s["error_samples"]:
         print(f"    error: {sample}")

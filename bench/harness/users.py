@@ -64,6 +64,9 @@ class User:
         self.cookies: dict[str, str] = {}
         self.fields: dict[str, str] = {}
         self.csrf_header = ""
+        # With --follow-up: where the composer of this user's conversation posts, once it has one.
+        self.follow_up = False
+        self.send_path = ""
 
     def _headers(self, **extra) -> dict:
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from common import memory
 from conversations.generation import relay
 from conversations.generation.live import Live, release_connection, running, running_lock
 from conversations.generation.saver import save, save_progress
@@ -39,10 +40,19 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+# Replies at once from which their end counts as the end of a burst (see common.memory).
+BURST = 10
+
+
 def _save_forever() -> None:
     renewed = 0.0
+    peak = 0
     while True:
         time.sleep(settings.CHAT_STREAM_SAVE_INTERVAL_MS / 1000)
+        peak = max(peak, len(running))
+        if not running and peak >= BURST:
+            peak = 0
+            memory.trim()  # a burst is over: what its threads freed goes back to the system
         if time.monotonic() - renewed >= relay.RENEW_SECONDS:
             renewed = time.monotonic()
             try:

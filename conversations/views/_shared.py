@@ -19,12 +19,23 @@ HEADER = "conversations/_header.html"
 
 def owned_conversation(request: HttpRequest, pk: int) -> Conversation:
     """The signed-in person's conversation (not one in the trash), or 404."""
-    return get_object_or_404(Conversation, pk=pk, owner=request.user, deleted_at__isnull=True)
+    conversation = get_object_or_404(Conversation, pk=pk, owner=request.user, deleted_at__isnull=True)
+    conversation.owner = request.user  # already read by the middleware: the checks need not read it again
+    return conversation
 
 
 def owned_message(request: HttpRequest, pk: int, message_pk: int, **filters) -> tuple[Conversation, Message]:
-    conversation = owned_conversation(request, pk)
-    return conversation, get_object_or_404(Message, pk=message_pk, conversation=conversation, **filters)
+    """A message of the signed-in person's conversation `pk` (not in the trash), read with it in one query, or 404."""
+    message = get_object_or_404(
+        Message.objects.select_related("conversation"),
+        pk=message_pk,
+        conversation_id=pk,
+        conversation__owner=request.user,
+        conversation__deleted_at__isnull=True,
+        **filters,
+    )
+    message.conversation.owner = request.user  # already read by the middleware
+    return message.conversation, message
 
 
 def owned_folder(request: HttpRequest, pk) -> Folder:
@@ -57,6 +68,9 @@ def sidebar_context(sidebar: SidebarList) -> dict:
         "sidebar": sidebar.page,
         "archived": sidebar.archived,
         "folder": sidebar.folder,
+        "sidebar_unchanged": sidebar.unchanged,
+        "sidebar_row": sidebar.row,
+        "sidebar_row_before": sidebar.row_before,
     }
 
 

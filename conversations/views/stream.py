@@ -33,21 +33,22 @@ def message_stream(request: HttpRequest, pk: int, message_pk: int) -> StreamingH
         return error_response(request, 429, str(error))
     offset = _offset(request.headers.get("Last-Event-ID") or request.GET.get("offset"))
 
+    # Bytes, not str: Django would otherwise look up the response's charset again for every event.
     def events():
-        yield format_retry(1000)
+        yield format_retry(1000).encode()
         for event in generation.follow(message.pk, offset):
             if event is None:
-                yield format_comment("keep-alive")
+                yield format_comment("keep-alive").encode()
             elif isinstance(event, generation.Waiting):
-                yield format_event(json.dumps(event.text), event="waiting")
+                yield format_event(json.dumps(event.text), event="waiting").encode()
             else:
                 text, end = event
-                yield format_event(json.dumps(text), event="text", id=end)
+                yield format_event(json.dumps(text), event="text", id=end).encode()
         message.refresh_from_db()
         html = render_to_string(
             f"{MESSAGE}#message", {"conversation": conversation, "message": with_siblings(message)}, request=request
         )
-        yield format_event(json.dumps({"html": html}), event="done")
+        yield format_event(json.dumps({"html": html}), event="done").encode()
 
     # The slots are given back when the stream ends or the server closes it (the client left).
     response = StreamingHttpResponse(counters.Holding(events(), slots), content_type="text/event-stream")

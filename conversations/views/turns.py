@@ -6,10 +6,12 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import push_url, reswap, retarget
 
 from common.errors import error_response
+from common.fairness import queued
 from conversations import services
 from conversations.forms import ConversationSettingsForm, EditForm, MessageForm, NewChatForm
 from conversations.models import Conversation, Message
 from conversations.selectors import chat_page
+from conversations.sidebar_update import sidebar_after_turn
 from conversations.views._shared import (
     COMPOSER,
     PAGE,
@@ -20,6 +22,7 @@ from conversations.views._shared import (
 )
 
 
+@queued
 @require_POST
 def conversation_create(request: HttpRequest) -> HttpResponse:
     form = NewChatForm(request.POST)
@@ -28,7 +31,7 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
         return _invalid_composer(request, form, settings_form=settings_form)
     try:
         chat_settings = dict(settings_form.cleaned_data)
-        user_message, assistant_message, _ = services.conversation_start(
+        user_message, assistant_message, created = services.conversation_start(
             owner=request.user,
             content=form.cleaned_data["content"],
             client_id=form.cleaned_data["client_id"],
@@ -44,19 +47,22 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
         return redirect(conversation)
     # A new conversation holds just this turn: no need to read its tree back.
     turn = [message for message in (user_message, assistant_message) if message is not None]
-    page = chat_page(request.user, conversation, sidebar=requested_sidebar(request), messages=turn)
+    sidebar = sidebar_after_turn(request.user, conversation) if created else requested_sidebar(request)
+    page = chat_page(request.user, conversation, sidebar=sidebar, messages=turn)
     response = render_chat(request, f"{PAGE}#chat-pane-response", page)
     response = retarget(response, "#chat-pane")
     response = reswap(response, "outerHTML")
     return push_url(response, conversation.get_absolute_url())
 
 
+@queued
 @require_POST
 def message_create(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = owned_conversation(request, pk)
     form = MessageForm(request.POST)
     if not form.is_valid():
         return _invalid_composer(request, form, conversation=conversation)
+    updated_before, title_before = conversation.updated_at, conversation.title
     try:
         user_message, assistant_message, created = services.message_send(
             conversation=conversation,
@@ -73,7 +79,8 @@ def message_create(request: HttpRequest, pk: int) -> HttpResponse:
         # A repeated submit: the first request already shows this turn.
         return reswap(HttpResponse(status=200), "none")
     turn = [user_message, assistant_message]
-    page = chat_page(request.user, conversation, sidebar=requested_sidebar(request), turn=turn)
+    sidebar = sidebar_after_turn(request.user, conversation, updated_before=updated_before, title_before=title_before)
+    page = chat_page(request.user, conversation, sidebar=sidebar, turn=turn)
     return render_chat(request, f"{PAGE}#turn-response", page)
 
 

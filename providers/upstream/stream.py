@@ -121,9 +121,14 @@ class CompletionStream:
 
     def _blocks(self) -> Iterator[bytes]:
         raw = self._response.raw
+        # An uncompressed body is read from http.client's response under urllib3's: one word
+        # per read, urllib3's layer (decoding, counting) cost about as much as the read itself.
+        encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
+        under = getattr(raw, "_fp", None)
+        read1 = under.read1 if under is not None and encoding == "identity" else raw.read1
         while not self._cancelled:
             try:
-                block = raw.read1(self._READ_SIZE)
+                block = read1(self._READ_SIZE)
             except Exception as exc:  # urllib3 and socket errors differ by version; all mean the same here.
                 if self._cancelled:
                     return
