@@ -38,7 +38,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from conversations.management.commands.seed_history import RARE_WORD  # noqa: E402
 from conversations.models import Conversation  # noqa: E402
-from conversations.selectors import _cursor  # noqa: E402
+from conversations.sidebar import _cursor  # noqa: E402
 
 # One connection for the whole run, as a server process keeps it (DATABASE_CONN_MAX_AGE), and
 # so that the query count sees every query.

@@ -22,6 +22,7 @@ from chatsite.env import (
     load_env_file,
     oidc_origins,
 )
+from common.log import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_env_file(BASE_DIR / ".env")
@@ -348,18 +349,4 @@ RETENTION_USAGE_CONTENT_DAYS = env_int("RETENTION_USAGE_CONTENT_DAYS", 0, minimu
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 100, minimum=1)
 
 # --- Logging: to stderr, with the upstream keys scrubbed from every record ------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "common.log.RedactSecretsFilter"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "filters": ["redact_secrets"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # Django's own loggers go through the same scrubbed handler, once (not also through
-    # Django's default DEBUG-only console handler).
-    "loggers": {"django": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False}},
-}
+LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"))

@@ -42,3 +42,17 @@ def _secrets() -> list[str]:
         secrets.add(settings.AIMLAPI_API_KEY)
     # Longest first, so a key that contains another is replaced whole.
     return sorted((secret for secret in secrets if len(secret) >= 4), key=len, reverse=True)
+
+
+def logging_config(level: str) -> dict:
+    """Django's LOGGING: everything to stderr at `level`, through the filter that scrubs secrets."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact_secrets": {"()": "common.log.RedactSecretsFilter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
+        "root": {"handlers": ["console"], "level": level},
+        # Django's own loggers go through the same scrubbed handler, once (not also through
+        # Django's default DEBUG-only console handler).
+        "loggers": {"django": {"handlers": ["console"], "level": level, "propagate": False}},
+    }

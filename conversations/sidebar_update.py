@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Conversation
-from conversations.selectors import SidebarList, day_group, sidebar_list
+from conversations.sidebar import SidebarList, day_group, sidebar_list
 
 
 def sidebar_after_turn(

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from conversations import services
 from conversations.models import Conversation, Message, ShareLink, title_from
-from conversations.selectors import SIDEBAR_PAGE, sidebar_page
+from conversations.sidebar import SIDEBAR_PAGE, sidebar_page
 
 pytestmark = pytest.mark.django_db
 

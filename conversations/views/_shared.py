@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, render
 from conversations.folders import folder_choices
 from conversations.forms import ConversationModelForm, ConversationSettingsForm, MessageForm
 from conversations.models import Conversation, Folder, Message
-from conversations.selectors import ChatPage, SidebarList, SidebarPage, sidebar_list
+from conversations.selectors import ChatPage
+from conversations.sidebar import SidebarList, SidebarPage, sidebar_list
 
 PAGE = "conversations/chat.html"
 SIDEBAR = "conversations/_sidebar.html"

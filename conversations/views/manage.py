@@ -13,7 +13,8 @@ from common.security import safe_next
 from conversations import services
 from conversations.forms import ConversationModelForm, ConversationSettingsForm, RenameForm
 from conversations.models import Conversation
-from conversations.selectors import chat_page, sidebar_page
+from conversations.selectors import chat_page
+from conversations.sidebar import sidebar_page
 from conversations.views._shared import (
     HEADER,
     PAGE,

@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from conversations import services
-from conversations.selectors import chat_page, message_window, sidebar_page
+from conversations.selectors import chat_page, message_window
+from conversations.sidebar import sidebar_page
 from conversations.title_watch import TITLE_AWAITED, title_state
 from conversations.views._shared import (
     HEADER,
