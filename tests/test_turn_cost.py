@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.generation import live, saver
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Folder, Message
 from tests.conftest import settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +48,7 @@ def test_a_send_in_the_newest_chat_leaves_the_sidebar_alone(client_alice, alice,
     # session, user, conversation, the transaction (repeat check, quota, two messages, the
     # conversation's row), and one look at whether another chat leads the sidebar
     assert len(queries) <= 11, "\n".join(sql[:100] for sql in queries)
-    assert not any("auth_user" in sql for sql in queries[2:]), "the owner was read again"
+    assert not any('"auth_user"' in sql for sql in queries[2:]), "the owner was read again"
 
 
 def test_a_send_lower_in_the_list_renders_the_sidebar_with_it_on_top(client_alice, alice, upstream):
@@ -59,6 +59,33 @@ def test_a_send_lower_in_the_list_renders_the_sidebar_with_it_on_top(client_alic
 
     assert 'id="conversation-list"' in html and 'hx-swap-oob="true"' in html
     assert html.index(f'id="conversation-{lower.pk}"') < html.index(f'id="conversation-{newest.pk}"')
+
+
+def test_a_send_in_a_filed_chat_renders_the_sidebar_with_its_folder(client_alice, alice, upstream):
+    folder = Folder.objects.create(owner=alice, name="Work")
+    older = _chat(alice, "Older filed", ago=timedelta(minutes=5), folder=folder)
+    _chat(alice, "Newest filed", folder=folder)
+    _chat(alice, "Newest of all")
+
+    html, _ = _send(client_alice, older)
+
+    # The folder's own order changed; its section is drawn by the folders' query, so the sidebar is
+    # rendered whole rather than guessed at.
+    assert 'id="conversation-list"' in html
+    assert html.index("Work") < html.index(f'id="conversation-{older.pk}"')
+
+
+def test_a_send_in_a_temporary_chat_leaves_the_sidebar_alone(client_alice, alice, upstream):
+    _chat(alice, "Kept", ago=timedelta(minutes=5))
+    temporary = _chat(alice, "Not kept", temporary=True)
+    client_alice.get(f"/c/{temporary.pk}/")  # its own page sets the CSRF cookie (a new chat would leave it)
+
+    response = client_alice.post(f"/c/{temporary.pk}/messages/", _form("again"), htmx=True)
+    settle()
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert 'id="conversation-list"' not in html and f'id="conversation-{temporary.pk}"' not in html
 
 
 def test_a_send_in_yesterdays_chat_renders_the_sidebar_under_today(client_alice, alice, upstream):
@@ -113,8 +140,9 @@ def test_a_new_chat_is_one_row_above_todays_newest(client_alice, alice, upstream
     assert row.index(f'id="conversation-{created.pk}"') < row.index("</div>")
     assert 'aria-current="page"' in row and "A new question" in row
     # session, user, repeat check, quota, the transaction (the conversation, two messages, its
-    # title and current message), and the row that led the list
-    assert len(queries) <= 11, "\n".join(query["sql"][:100] for query in queries)
+    # title and current message), the row that led the list, and the person's folders for the new
+    # row's "Move to folder" menu
+    assert len(queries) <= 12, "\n".join(query["sql"][:100] for query in queries)
     assert not any("_check" in query["sql"] for query in queries), "the settings' bounds went to the database"
 
 
