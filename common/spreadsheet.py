@@ -1,4 +1,9 @@
-"""CSV cells a spreadsheet reads as text, for every CSV export of people's own words."""
+"""CSV for every export of people's own words: cells a spreadsheet reads as text, a line at a time."""
+
+import csv
+import io
+import itertools
+from collections.abc import Iterable, Iterator
 
 
 def csv_safe(value):
@@ -7,3 +12,14 @@ def csv_safe(value):
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return value
+
+
+def csv_lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
+    """The header, then each row, as a line of CSV text (for a streaming response); every cell safe to open."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for values in itertools.chain([header], rows):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([csv_safe(value) for value in values])
+        yield buffer.getvalue()

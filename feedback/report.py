@@ -1,13 +1,11 @@
 """The feedback CSV: each rating with the reply it is about and the person's prompt before it."""
 
-import csv
-import io
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from common.spreadsheet import csv_safe
+from common import spreadsheet
 from feedback.models import Feedback
 
 CSV_HEADER = [
@@ -26,31 +24,23 @@ CSV_HEADER = [
 
 def csv_lines(rows: QuerySet[Feedback]) -> Iterator[str]:
     """The rows as CSV text, one line at a time (for a streaming response); every cell safe to open."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    return spreadsheet.csv_lines(CSV_HEADER, _values(rows))
 
-    def line(values) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([csv_safe(value) for value in values])
-        return buffer.getvalue()
 
-    yield line(CSV_HEADER)
+def _values(rows: QuerySet[Feedback]) -> Iterator[list]:
     rows = rows.select_related("user", "message__parent").order_by("updated_at", "id")
     for feedback in rows.iterator(chunk_size=500):
         message = feedback.message
         prompt = message.parent.content if message.parent is not None else ""
-        yield line(
-            [
-                timezone.localtime(feedback.updated_at).isoformat(timespec="seconds"),
-                feedback.user.get_username(),
-                message.model,
-                feedback.rating,
-                "; ".join(feedback.category_labels()),
-                feedback.reason,
-                message.conversation_id,
-                message.pk,
-                prompt,
-                message.content,
-            ]
-        )
+        yield [
+            timezone.localtime(feedback.updated_at).isoformat(timespec="seconds"),
+            feedback.user.get_username(),
+            message.model,
+            feedback.rating,
+            "; ".join(feedback.category_labels()),
+            feedback.reason,
+            message.conversation_id,
+            message.pk,
+            prompt,
+            message.content,
+        ]

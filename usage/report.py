@@ -4,8 +4,6 @@ The page's chart is drawn here as plain numbers (bar and label positions in an S
 the template only places rectangles, lines and labels: no JavaScript, nothing from another site.
 """
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,7 +14,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from common.spreadsheet import csv_safe
+from common import spreadsheet
 from usage import budgets, rollups
 from usage.models import Rollup, Usage
 from usage.quotas import limits_of, period_starts
@@ -222,38 +220,30 @@ CSV_HEADER = [
 
 def csv_lines(queryset: QuerySet) -> Iterator[str]:
     """The rows as CSV text, one line at a time (for a streaming response)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    return spreadsheet.csv_lines(CSV_HEADER, _values(queryset))
 
-    def line(values) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([csv_safe(value) for value in values])
-        return buffer.getvalue()
 
-    yield line(CSV_HEADER)
+def _values(queryset: QuerySet) -> Iterator[list]:
     for usage in queryset.select_related("user").order_by("created_at", "id").iterator():
-        yield line(
-            [
-                timezone.localtime(usage.created_at).isoformat(timespec="seconds"),
-                usage.user.get_username() if usage.user else "",
-                usage.key_label or ("environment" if usage.key_id is None else "deleted key"),
-                usage.model,
-                usage.status,
-                usage.error_code,
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                usage.total_tokens,
-                "" if usage.latency_ms is None else usage.latency_ms,
-                "" if usage.first_token_ms is None else usage.first_token_ms,
-                "yes" if usage.tokens_estimated else "no",
-                usage.source,
-                "" if usage.input_price is None else usage.input_price,
-                "" if usage.output_price is None else usage.output_price,
-                usage.cost,
-                settings.CHAT_CURRENCY,
-            ]
-        )
+        yield [
+            timezone.localtime(usage.created_at).isoformat(timespec="seconds"),
+            usage.user.get_username() if usage.user else "",
+            usage.key_label or ("environment" if usage.key_id is None else "deleted key"),
+            usage.model,
+            usage.status,
+            usage.error_code,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens,
+            "" if usage.latency_ms is None else usage.latency_ms,
+            "" if usage.first_token_ms is None else usage.first_token_ms,
+            "yes" if usage.tokens_estimated else "no",
+            usage.source,
+            "" if usage.input_price is None else usage.input_price,
+            "" if usage.output_price is None else usage.output_price,
+            usage.cost,
+            settings.CHAT_CURRENCY,
+        ]
 
 
 def summary_for(user) -> dict:
