@@ -14,7 +14,11 @@ on its own at once (asyncio writes straight to the socket when its buffer is emp
   close    no Content-Length and no chunking, `Connection: close`: the body ends when the
            connection closes (HTTP/1.0 style).
 
-`GET /__stats` returns JSON: for every streamed reply, the last user message (the bench puts a
+With `"stream": false` it answers one chat.completion JSON (usage included) once a streamed
+reply would have ended (--first-token-ms, then --words times --interval-ms): --words words, all the
+same `ts<µs>` stamp, taken as the body is written.
+
+`GET /__stats` returns JSON: for every reply, the last user message (the bench puts a
 unique tag there) with the exact text sent, and the lateness of each emit against its schedule.
 
 Run alone: `python bench/fake_upstream.py --port 8001`. It prints `READY <port>` once listening.
@@ -119,7 +123,7 @@ class Upstream:
             return True
         STATS["requests"] += 1
         if not body.get("stream"):
-            self._send(writer, 400, b'{"error": {"message": "The bench upstream only streams."}}')
+            await self.whole(writer, body)
             return True
         await self.stream(writer, body, reader)
         return self.framing == "chunked"
@@ -127,6 +131,31 @@ class Upstream:
     def _send(self, writer: asyncio.StreamWriter, status: int, payload: bytes) -> None:
         head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         writer.write(head.encode() + payload)
+
+    async def whole(self, writer: asyncio.StreamWriter, body: dict) -> None:
+        """`"stream": false`: the whole reply once a streamed one would have ended, every word the write's stamp."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.first_token + self.words * self.interval
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        STATS["emit_late_us"].append(round((loop.time() - due) * 1e6))
+        model = str(body.get("model") or "bench/fake")
+        # The payload is formatted around the placeholder beforehand, so the stamp is taken as
+        # late as possible: just before the bytes go to the socket.
+        reply = {
+            "id": f"gen-bench-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": WORD_PLACEHOLDER}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 9, "completion_tokens": self.words, "total_tokens": 9 + self.words},
+        }
+        prefix, suffix = json.dumps(reply).encode().split(WORD_PLACEHOLDER.encode())
+        word = b"ts%d " % (time.time_ns() // 1000)
+        self._send(writer, 200, prefix + word * self.words + suffix)
+        STATS["replies"][_last_user_message(body)] = (word * self.words).decode()
+        await writer.drain()
 
     async def stream(self, writer: asyncio.StreamWriter, body: dict, reader=None) -> None:
         loop = asyncio.get_running_loop()

@@ -30,6 +30,23 @@ Reported per run (and for all runs together):
   are not the text length, streamed text that differs from what the upstream sent), and the
   replies in the database after the run that are `complete` with exactly the text the upstream
   sent (the others are counted as truncated or lost);
+* the send's server time: the POST's `Server-Timing` (the app is served with
+  CHAT_SERVER_TIMING=1), `app` minus `queue`, i.e. the wall time from gunicorn handing the
+  request to Django's first middleware until the response left the last one, less the time it
+  waited for its turn in the fair queue (common.fairness); its `cpu` (the thread's CPU time
+  over the same span, waiting included, which costs none) and the `queue` wait itself. Code
+  that sends no such header (an older --source) is reported as "not available";
+* the burst's fairness. The server's order of the sends is their turn in the fair queue (the
+  header's `queue` description; for older code, the order in which the POSTs were answered).
+  Of every pair of sends of a run, one earlier and one later in that order, the pair is out of
+  order when the later one's first word reached its client more than 50 ms before the earlier
+  one's; reported as the share of such pairs. "First word after its own POST answered" is the
+  arrival of a reply's first word minus the end of its own POST's response: what a person
+  waits once the send is answered, whatever the queue ahead was;
+* with --non-streamed (CHAT_STREAMING=0, the upstream answers a whole chat.completion whose
+  words all carry the stamp of the moment it was written, after waiting as long as a streamed
+  reply would): the non-streamed turn added, the arrival at the client of the reply's text
+  (the page's stream delivers it whole, in one event) minus that stamp;
 * CPU use of gunicorn, the fake upstream, the client and of other processes on the machine,
   the client's event-loop lag and the upstream's emit lateness, to show which process was the
   limit. Before each run the bench waits for other processes to be quiet, and a run during
@@ -37,6 +54,7 @@ Reported per run (and for all runs together):
 
     .venv/bin/python bench/stream_bench.py --streams 100 --runs 3
     .venv/bin/python bench/stream_bench.py --streams 1 --runs 5 --framing close
+    .venv/bin/python bench/stream_bench.py --streams 1 --words 200 --runs 5 --non-streamed
     .venv/bin/python bench/stream_bench.py --streams 100 --words 600 --ramp-ms 10000 --samples words.csv
 
 Percentiles are nearest-rank over all samples (all words of all streams). --samples writes
@@ -65,7 +83,9 @@ from harness.users import User, sign_in_all
 async def bench(args, tmp: Path, processes: Processes) -> list[dict]:
     app = prepare_app(tmp, args.source)
     app_port, upstream_port = free_port(), free_port()
-    env = app_environment(args, tmp, app_port, upstream_port)
+    # Server-Timing gives the send's own time and its turn in the fair queue (common.timing).
+    chosen = {"CHAT_SERVER_TIMING": "1", "CHAT_STREAMING": "0" if args.non_streamed else "1"}
+    env = app_environment(args, tmp, app_port, upstream_port, chosen)
     password = secrets.token_urlsafe(16)
     print(f"Preparing the app ({source_description(args.source)}) in {app} ...", flush=True)
     prepare_database(app, env, args.streams, password)
@@ -80,7 +100,7 @@ async def bench(args, tmp: Path, processes: Processes) -> list[dict]:
     print(
         f"gunicorn (pid {server.pid}) on {HOST}:{app_port}; fake upstream (pid {upstream.pid}, {args.framing}) "
         f"on {HOST}:{upstream_port}: {args.words} words, {args.interval_ms:g} ms apart, "
-        f"first after {args.first_token_ms:g} ms",
+        f"first after {args.first_token_ms:g} ms" + (" (whole replies, CHAT_STREAMING=0)" if args.non_streamed else ""),
         flush=True,
     )
 
@@ -148,6 +168,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=["chunked", "close"],
         default="chunked",
         help="upstream body: chunked transfer encoding, or close-delimited (default chunked)",
+    )
+    parser.add_argument(
+        "--non-streamed",
+        action="store_true",
+        help="serve the app with CHAT_STREAMING=0: the upstream answers each reply whole (a chat.completion)",
     )
     parser.add_argument("--runs", type=int, default=1, help="timed runs against the same server (default 1)")
     parser.add_argument(

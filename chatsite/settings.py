@@ -330,6 +330,11 @@ CHAT_SITE_MONTHLY_BUDGET = env_decimal("CHAT_SITE_MONTHLY_BUDGET", "0", minimum=
 # Sends (a new chat, a message) handled at once per process; later ones wait their turn, first
 # come first served (common.fairness), so a burst is answered in order and words keep flowing.
 CHAT_SENDS_AT_ONCE = env_int("CHAT_SENDS_AT_ONCE", 2, minimum=1)
+# A Server-Timing header on each response (wall, CPU and queue time; common.timing), read by
+# bench/stream_bench.py. Off by default: it tells any client how long the server worked.
+CHAT_SERVER_TIMING = env_bool("CHAT_SERVER_TIMING", False)
+if CHAT_SERVER_TIMING:  # outermost, so it covers every middleware and the fair queue's wait
+    MIDDLEWARE.insert(0, "common.timing.ServerTimingMiddleware")
 
 # --- API: OpenAI-compatible endpoints at /v1/ under personal access tokens (api/) -------
 API_ENABLED = env_bool("API_ENABLED", True)

@@ -10,6 +10,7 @@ compete with a few threads instead of every pending send.
 
 import collections
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -23,16 +24,21 @@ class FairQueue:
         self._lock = threading.Lock()
         self._free = places
         self._waiting: collections.deque[threading.Lock] = collections.deque()
+        self._arrivals = 0
 
-    def acquire(self) -> None:
+    def acquire(self) -> int:
+        """Wait for a place; the caller's turn: 1 for the first arrival, 2 for the next, ..."""
         with self._lock:
+            self._arrivals += 1
+            number = self._arrivals
             if self._free:
                 self._free -= 1
-                return
+                return number
             turn = threading.Lock()
             turn.acquire()
             self._waiting.append(turn)
         turn.acquire()  # released by `release`, which hands this thread the place directly
+        return number
 
     def release(self) -> None:
         with self._lock:
@@ -52,7 +58,9 @@ class FairQueueMiddleware:
     """Runs the views marked `queued` CHAT_SENDS_AT_ONCE at a time, in the order their requests came.
 
     First in MIDDLEWARE: its process_view runs before the session, the user and the CSRF token
-    are read, so all of a send's work waits in the queue, not just the view.
+    are read, so all of a send's work waits in the queue, not just the view. The request keeps
+    its turn and how long it waited (`fair_queue_turn`, `fair_queue_wait_ms`) for Server-Timing
+    (common.timing), which shows the server's own order of a burst of sends.
     """
 
     def __init__(self, get_response):
@@ -69,5 +77,7 @@ class FairQueueMiddleware:
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
         if getattr(view_func, "queued", False):
-            self.queue.acquire()
+            waited = time.perf_counter()
+            request.fair_queue_turn = self.queue.acquire()
+            request.fair_queue_wait_ms = (time.perf_counter() - waited) * 1000
             request._fair_queue_place = True

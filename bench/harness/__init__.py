@@ -11,8 +11,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BENCH = ROOT / "bench"
-PYTHON = ROOT / ".venv" / "bin" / "python"
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+# The project's venv, or (in a git worktree that has none) the one running the bench.
+VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin").is_dir() else Path(sys.executable).parent
+PYTHON = VENV_BIN / "python"
+GUNICORN = VENV_BIN / "gunicorn"
 HOST = "127.0.0.1"
 
 if str(ROOT) not in sys.path:

@@ -64,7 +64,8 @@ def source_description(source: str) -> str:
     return f"working tree at {commit}" + (" with uncommitted changes" if dirty else "")
 
 
-def app_environment(args, tmp: Path, app_port: int, upstream_port: int) -> dict:
+def app_environment(args, tmp: Path, app_port: int, upstream_port: int, settings: dict | None = None) -> dict:
+    """The app's environment: the bench's own, then `settings` (the bench's choices), then --app-env."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -85,6 +86,7 @@ def app_environment(args, tmp: Path, app_port: int, upstream_port: int) -> dict:
         # gunicorn >= 25.1 opens a control socket in $XDG_RUNTIME_DIR, else in ~/.gunicorn/.
         XDG_RUNTIME_DIR=str(tmp),
     )
+    env.update(settings or {})
     for item in args.app_env:
         name, _, value = item.partition("=")
         env[name] = value

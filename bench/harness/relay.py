@@ -18,6 +18,7 @@ from .app import saved_messages
 from .client import HttpConnection, Response, fetch_json
 from .processes import cpu_seconds, machine_busy_seconds, process_tree
 from .report import RunResult
+from .sends import SendFigures, SendTiming
 from .users import STREAM_URL, User
 
 WORD = re.compile(r"ts(\d+) ")
@@ -34,6 +35,7 @@ class Conversation:
     message_id: int = 0
     stream: Response | None = None
     error: str = ""
+    timing: SendTiming = field(default_factory=SendTiming)  # the POST's Server-Timing
     # Filled in by analyse():
     text: str = ""
     words: list[tuple[int, int]] = field(default_factory=list)  # (emit µs, arrival µs)
@@ -64,6 +66,7 @@ async def _converse(user: User, conversation: Conversation) -> None:
         path = user.send_path or "/c/"
         posted = await conn.request("POST", path, headers, urlencode(form).encode())
         conversation.posted_ns = posted.end_ns
+        conversation.timing = SendTiming.from_header(posted.header("server-timing"))
         match = STREAM_URL.search(posted.body().decode("utf-8", "replace"))
         if posted.status != 200 or not match:
             raise RuntimeError(f"POST {path} answered {posted.status} without a stream URL")
@@ -210,6 +213,9 @@ async def one_run(
             first.append((arrival - emit) / 1000)
             ttft.append((arrival - conversation.submit_ns / 1000) / 1000)
     database = check_database(db, conversations, sent)
-    return RunResult(
+    result = RunResult(
         run, len(users), completed, errors, database, relay, later, steady, first, ttft, post, cpu, wall, lag, emit_late
     )
+    result.sends = SendFigures.of(conversations)
+    result.non_streamed = args.non_streamed
+    return result

@@ -1,6 +1,8 @@
 """The stream bench's figures: nearest-rank percentiles, one run's result, and its summary."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .sends import SendFigures, describe
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -31,6 +33,8 @@ class RunResult:
     emit_late_ms: list[float]
     # Resident memory of gunicorn's worker(s), idle after the run (filled in by the bench).
     idle_rss_mb: float = float("nan")
+    sends: SendFigures = field(default_factory=SendFigures)
+    non_streamed: bool = False  # CHAT_STREAMING=0: each reply's text arrives at once
 
     @classmethod
     def combine(cls, results: list["RunResult"]) -> "RunResult":
@@ -58,14 +62,18 @@ class RunResult:
             loop_lag_ms=joined("loop_lag_ms"),
             emit_late_ms=joined("emit_late_ms"),
             idle_rss_mb=results[-1].idle_rss_mb,
+            sends=SendFigures.combine([r.sends for r in results]),
+            non_streamed=results[0].non_streamed,
         )
 
     def summary(self) -> dict:
         def stats(values, *ps):
             return {f"p{p}": round(percentile(values, p), 2) for p in ps} | {"max": round(max(values, default=0), 2)}
 
+        non_streamed = {"non_streamed_added_ms": stats(self.first_ms, 50, 95)} if self.non_streamed else {}
         return {
             "run": self.run,
+            "non_streamed": self.non_streamed,
             "streams": self.streams,
             "completed": self.completed,
             "errors": len(self.errors),
@@ -86,6 +94,8 @@ class RunResult:
             "idle_rss_mb": round(self.idle_rss_mb, 1),
             "client_loop_lag_ms": stats(self.loop_lag_ms, 99),
             "upstream_emit_late_ms": stats(self.emit_late_ms, 99),
+            **non_streamed,
+            **self.sends.summary(stats),
         }
 
 
@@ -114,6 +124,14 @@ def print_summary(summary: dict) -> None:
         f" p95 {s['ttft_from_submit_ms']['p95']:.1f} ms; the POST median {s['post_ms']['p50']:.1f} ms,"
         f" p95 {s['post_ms']['p95']:.1f} ms)"
     )
+    if s["non_streamed"]:
+        added = s["non_streamed_added_ms"]
+        print(
+            f"    non-streamed turn added (the reply's text at the client minus the upstream's write stamp): "
+            f"median +{added['p50']:.2f} ms, p95 +{added['p95']:.2f} ms"
+        )
+    for line in describe(s):
+        print(f"    {line}")
     cpu = ", ".join(f"{name} {value:.0f}%" for name, value in s["cpu_percent"].items())
     print(
         f"    CPU (100% = one core) over {s['wall_s']:.1f} s: {cpu}; "
