@@ -54,6 +54,15 @@ def post_fork(server, worker):
     memory.limit_arenas(2)
 
 
+def post_worker_init(worker):
+    # The app is loaded: its modules, templates and settings live as long as the process. Frozen,
+    # the garbage collector's full passes skip them (one took ~55 ms of the worker's CPU before,
+    # ~13 ms after, on this bench machine) instead of walking them again and again.
+    import gc
+
+    gc.freeze()
+
+
 def worker_exit(server, worker):
     # Streams have ended; replies may still be writing (a reply outlives the stream whose browser
     # went away). The master kills the worker at graceful_timeout, whatever is left.

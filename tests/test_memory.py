@@ -43,3 +43,18 @@ def test_the_end_of_a_burst_trims_once(monkeypatch, settings):
 
     assert trimmed.is_set()
     assert rounds.count("trim") == 1, "once per burst, not on every idle round"
+
+
+def test_a_worker_freezes_what_it_loaded_so_full_collections_skip_it():
+    import gc
+    import runpy
+    from pathlib import Path
+
+    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        config["post_worker_init"](worker=None)
+        assert gc.get_freeze_count() > 1000  # the test process's modules, at least
+    finally:
+        gc.unfreeze()
