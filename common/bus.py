@@ -46,10 +46,14 @@ class Bus:
         with _translated():
             self.client.delete(self.stream_key(stream_id))
 
-    def append(self, stream_id: int, fields: dict[str, str], *, ttl: int = STREAM_TTL_SECONDS) -> None:
-        """Add one entry to the end of a stream (bounded in length), and push back its expiry."""
+    def append(self, stream_id: int, fields: dict[str, str], *, ttl: int | None = STREAM_TTL_SECONDS) -> None:
+        """Add one entry to the end of a stream (bounded in length), and push back its expiry to
+        `ttl` seconds from now; with `ttl=None` the expiry stays as it is (one command, not two)."""
         key = self.stream_key(stream_id)
         with _translated():
+            if ttl is None:
+                self.client.xadd(key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+                return
             pipe = self.client.pipeline(transaction=False)
             pipe.xadd(key, fields, maxlen=STREAM_MAXLEN, approximate=True)
             pipe.expire(key, ttl)

@@ -199,3 +199,23 @@ def test_following_a_reply_whose_lease_ran_out_marks_it_interrupted(reply, bus, 
 
     reply.refresh_from_db()
     assert reply.status == "interrupted"
+
+
+def test_a_publisher_pushes_the_streams_expiry_back_once_a_minute_not_with_every_piece(bus, settings, monkeypatch):
+    settings.CHAT_BUS_REDIS_URL = REDIS_URL
+    monkeypatch.setattr(relay, "_bus", bus)
+    publisher = relay.Publisher(11)
+    key = bus.stream_key(11)
+
+    publisher.piece(0, "Hel")
+    assert bus.client.ttl(key) > 3000, "the first piece sets the stream's expiry"
+    bus.client.expire(key, 500)
+    publisher.piece(3, "lo")
+    assert bus.client.ttl(key) <= 500, "a piece within the minute sends the XADD alone"
+
+    monkeypatch.setattr(relay, "EXPIRY_PUSH_SECONDS", 0.0)
+    publisher.piece(5, "!")
+    assert bus.client.ttl(key) > 3000, "after the minute the expiry is pushed back again"
+    publisher.end()
+    assert bus.client.ttl(key) <= 60, "a finished stream keeps only its short expiry"
+    assert [fields.get("t") for _, fields in bus.read(11, block_ms=10)] == ["Hel", "lo", "!", None]

@@ -22,7 +22,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from common.bus import FINISHED_TTL_SECONDS, Bus, BusUnavailable
+from common.bus import FINISHED_TTL_SECONDS, STREAM_TTL_SECONDS, Bus, BusUnavailable
 from conversations.models import Message
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 6.0
 RENEW_SECONDS = 2.0
 KEEPALIVE_SECONDS = 15.0  # a quiet stream gets a comment this often, every path alike
+EXPIRY_PUSH_SECONDS = 60.0  # a stream's expiry (an hour) is pushed back this often while it is written
 INTERRUPTED = (
     "The server writing this reply stopped before it finished (a restart or a lost host). "
     "The text so far is kept; press Retry for a new reply."
@@ -77,17 +78,25 @@ class Publisher:
     def __init__(self, message_id: int) -> None:
         self.message_id = message_id
         self.retry_at = 0.0
+        self.expiry_pushed_at: float | None = None
 
-    def _append(self, fields: dict[str, str], **options) -> None:
+    def _append(self, fields: dict[str, str], *, ttl: int | None = None) -> None:
         target = bus()
-        if target is None or time.monotonic() < self.retry_at:
+        now = time.monotonic()
+        if target is None or now < self.retry_at:
             return
+        # The stream's expiry is pushed back with its first entry and then once a minute, not
+        # with every piece: an EXPIRE beside each XADD made every streamed word cost more.
+        if ttl is None and (self.expiry_pushed_at is None or now - self.expiry_pushed_at >= EXPIRY_PUSH_SECONDS):
+            ttl = STREAM_TTL_SECONDS
         try:
-            target.append(self.message_id, fields, **options)
+            target.append(self.message_id, fields, ttl=ttl)
         except BusUnavailable as error:
             self.retry_at = time.monotonic() + 1.0
             _failed(error)
         else:
+            if ttl is not None:
+                self.expiry_pushed_at = now
             _reachable()
 
     def begin(self) -> None:
