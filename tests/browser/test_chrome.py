@@ -1,4 +1,5 @@
-"""The chat's chrome in a real browser: menus, the sidebar's item menu, delete and share, phones, search."""
+"""The chat's chrome in a real browser: menus (the Settings loaded when opened), the sidebar's item menu,
+delete and share, phones, search."""
 
 import re
 
@@ -69,6 +70,25 @@ def test_escape_closes_a_menu_and_gives_the_focus_back_to_its_button(page, live_
 
     expect(settings).not_to_have_attribute("open", "")
     expect(settings.locator("summary")).to_be_focused()
+
+
+def test_the_settings_load_when_opened_and_a_saved_change_is_applied(page, live_server, upstream, alice):
+    conversation = open_chat(page, live_server, alice)
+    settings = page.locator(SETTINGS)
+    expect(settings.locator("textarea")).to_have_count(0)  # the page came without the form
+
+    settings.locator("summary").click()
+    settings.get_by_label("System prompt").fill("Answer in French.")
+    settings.get_by_role("button", name="Save settings").click()
+
+    expect(settings.get_by_role("status")).to_have_text("Saved.")
+    expect(settings).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#system-prompt-badge summary")).to_have_text("System prompt")
+    send(page, "And in June?")
+    expect_finished(page.locator(SAVED).last, "Echo: And in June?")
+    assert upstream.completion_requests[-1].json["messages"][0] == {"role": "system", "content": "Answer in French."}
+    conversation.refresh_from_db()
+    assert conversation.system_prompt == "Answer in French."
 
 
 def test_sending_a_message_closes_the_menus(page, live_server, upstream, alice):
