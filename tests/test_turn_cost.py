@@ -140,10 +140,12 @@ def test_a_new_chat_is_one_row_above_todays_newest(client_alice, alice, upstream
     assert row.index(f'id="conversation-{created.pk}"') < row.index("</div>")
     assert 'aria-current="page"' in row and "A new question" in row
     # session, user, repeat check, quota, the transaction (the conversation, two messages, its
-    # title and current message), the row that led the list, and the person's folders for the new
-    # row's "Move to folder" menu
-    assert len(queries) <= 12, "\n".join(query["sql"][:100] for query in queries)
+    # title and current message), and the row that led the list; not the person's folders (the
+    # header's "Move to folder" menu loads when it is opened)
+    assert len(queries) <= 11, "\n".join(query["sql"][:100] for query in queries)
     assert not any("_check" in query["sql"] for query in queries), "the settings' bounds went to the database"
+    assert not any('"conversations_folder"' in query["sql"] for query in queries), "the folders were read"
+    assert f'hx-get="/c/{created.pk}/manage/?panel=header"' in html
 
 
 @pytest.mark.parametrize("ago", [None, timedelta(days=2)], ids=["first chat", "first chat today"])

@@ -85,12 +85,20 @@ def folders_of(request: HttpRequest, page: SidebarPage | None = None):
 
 
 def render_chat(
-    request: HttpRequest, template: str, page: ChatPage, *, status: int = 200, settings_open: bool = False, **forms
+    request: HttpRequest,
+    template: str,
+    page: ChatPage,
+    *,
+    status: int = 200,
+    settings_open: bool = False,
+    actions_later: bool = False,
+    **forms,
 ) -> HttpResponse:
     """The chat page, or one of its partials, from what `chat_page` read; `forms` replace the empty ones.
 
     `settings_open`: the header's Settings panel is rendered open with its form in it (otherwise the
-    form loads when the panel is opened, and a new chat's composer holds the settings' fields)."""
+    form loads when the panel is opened, and a new chat's composer holds the settings' fields).
+    `actions_later`: the header's ⋯ menu loads its actions when opened (htmx only: a page holds them)."""
     conversation = page.conversation
     context = {
         "conversation": page.conversation,
@@ -105,6 +113,7 @@ def render_chat(
         "temporary_hours": settings.TEMPORARY_CHAT_HOURS,
         "message_form": MessageForm(initial={"parent": page.parent_id}),
         "settings_open": settings_open,
+        "actions_later": actions_later,
         "settings_form": (
             ConversationSettingsForm(instance=conversation, prefix="settings", user=request.user)
             if conversation is None or settings_open

@@ -59,10 +59,14 @@ def _current(request: HttpRequest) -> Conversation | None:
 
 @require_GET
 def conversation_manage(request: HttpRequest, pk: int) -> HttpResponse:
-    """A sidebar item with its actions open (loaded on demand: the list itself stays small)."""
+    """A sidebar item with its actions open (loaded on demand: the list itself stays small), or with
+    `?panel=header` the actions of the chat header's ⋯ menu, when a new chat's response left them out."""
     conversation = owned_conversation(request, pk)
     if not request.htmx:
         return redirect(f"{conversation.get_absolute_url()}#actions")
+    if request.GET.get("panel") == "header":
+        context = {"conversation": conversation, "folder_choices": folders_of(request)}
+        return render(request, f"{PAGE}#header-actions", context)
     context = {
         "item": conversation,
         "open_menu": conversation.pk,

@@ -1,9 +1,11 @@
-"""The header's Settings panel, whose form loads when it is first opened: a send does not render it.
+"""The chat header's panels that load when first opened, so a send does not render them.
 
-Its GET endpoint answers htmx with the form the panel held when the page rendered it inline, and a
-browser without JavaScript (which follows the panel's link) with the chat page, the panel open."""
+The Settings panel's GET endpoint answers htmx with the form the panel held when the page rendered
+it inline, and a browser without JavaScript (which follows the panel's link) with the chat page, the
+panel open. A new chat's response also leaves out the ⋯ menu's actions (a page load holds them)."""
 
 import re
+import uuid
 
 import pytest
 from django.template.loader import render_to_string
@@ -107,3 +109,39 @@ def test_a_sent_turn_renders_no_settings_form(client_alice, alice, upstream):
     for html in (response.content.decode(), new_chat.content.decode()):
         assert "Save settings" not in html and 'name="settings-system_prompt"' not in html
     assert 'id="settings"' in new_chat.content.decode(), "the new chat's header has the panel, to load"
+
+
+def _header_actions(html: str) -> str:
+    start = html.index('class="chat-settings__panel conversation-menu__panel--header">')
+    panel = html[html.index(">", start) + 1 : html.index("</details>", start)].strip().removesuffix("</div>")
+    return CSRF.sub("csrf", panel).strip()
+
+
+def test_a_new_chats_response_loads_the_header_actions_when_opened(client_alice, alice, upstream):
+    response = client_alice.post("/c/", {"content": "Plans", "client_id": str(uuid.uuid4())}, htmx=True)
+    conversation = Conversation.objects.get(owner=alice)
+
+    html = response.content.decode()
+    menu = html[html.index('id="actions"') : html.index("</details>", html.index('id="actions"'))]
+    assert f'hx-get="/c/{conversation.pk}/manage/?panel=header"' in menu and 'hx-trigger="toggle once"' in menu
+    assert f'<a href="/c/{conversation.pk}/manage/">' in menu, "without JavaScript: the page that holds them"
+    assert "Move to folder" not in menu
+
+
+def test_the_header_actions_it_loads_are_those_of_the_page(client_alice, alice):
+    conversation = _chat(alice)
+
+    loaded = client_alice.get(f"/c/{conversation.pk}/manage/?panel=header", htmx=True)
+    page = client_alice.get(f"/c/{conversation.pk}/").content.decode()
+
+    assert loaded.status_code == 200
+    assert CSRF.sub("csrf", loaded.content.decode()).strip() == _header_actions(page)
+    assert f'id="rename-{conversation.pk}-header"' in loaded.content.decode()
+
+
+def test_the_header_actions_are_a_404_for_a_stranger(client_bob, alice):
+    conversation = _chat(alice)
+
+    response = client_bob.get(f"/c/{conversation.pk}/manage/?panel=header", htmx=True)
+
+    assert response.status_code == 404 and b"Plans" not in response.content
