@@ -51,6 +51,22 @@ def test_a_send_in_the_newest_chat_leaves_the_sidebar_alone(client_alice, alice,
     assert not any('"auth_user"' in sql for sql in queries[2:]), "the owner was read again"
 
 
+def test_a_send_after_a_reply_reads_the_repeat_check_and_the_parent_in_one_statement(client_alice, alice, upstream):
+    chat = _chat(alice, "Newest")
+    question = Message.objects.create(conversation=chat, role="user", content="Hi")
+    reply = Message.objects.create(conversation=chat, role="assistant", content="Hello", parent=question)
+    Conversation.objects.filter(pk=chat.pk).update(current_message=reply)
+    chat.refresh_from_db()
+
+    html, queries = _send(client_alice, chat)
+
+    sent = Message.objects.filter(conversation=chat, role="user").order_by("id").last()
+    assert sent.parent_id == reply.pk and f'id="message-{sent.pk}"' in html
+    reads = [sql for sql in queries if sql.startswith("SELECT") and 'FROM "conversations_message"' in sql]
+    assert len(reads) == 1, "\n".join(sql[:160] for sql in reads)
+    assert len(queries) <= 11, "\n".join(sql[:100] for sql in queries)
+
+
 def test_a_send_lower_in_the_list_renders_the_sidebar_with_it_on_top(client_alice, alice, upstream):
     lower = _chat(alice, "Lower", ago=timedelta(minutes=5))
     newest = _chat(alice, "Newest")
