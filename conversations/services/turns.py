@@ -228,7 +228,7 @@ def _repeat_and_parent(
     wanted = [Q(pk=parent_id, conversation=conversation)] if parent_id is not None else []
     if client_id is not None:
         wanted.append(Q(client_id=client_id))  # unique: with the parent, at most two rows
-    rows = list(Message.objects.filter(functools.reduce(operator.or_, wanted))) if wanted else []
+    rows = list(Message.objects.filter(functools.reduce(operator.or_, wanted)).order_by()) if wanted else []
     if client_id is not None and any(row.client_id == client_id for row in rows):
         return True, None
     if parent_id is None:
