@@ -31,10 +31,11 @@ def _urls(conversation, message):
         ("post", f"{base}/messages/{message.parent_id}/edit/", {"content": "hijack"}),
         ("post", f"{base}/messages/{message.pk}/show/", {}),
         ("post", f"{base}/settings/", {"settings-system_prompt": "pwned"}),
+        ("get", f"{base}/settings/", {}),
     ]
 
 
-URL_COUNT = 9
+URL_COUNT = 10
 
 
 @pytest.mark.parametrize("index", range(URL_COUNT))

@@ -51,6 +51,22 @@ def test_a_send_in_the_newest_chat_leaves_the_sidebar_alone(client_alice, alice,
     assert not any('"auth_user"' in sql for sql in queries[2:]), "the owner was read again"
 
 
+def test_a_send_after_a_reply_reads_the_repeat_check_and_the_parent_in_one_statement(client_alice, alice, upstream):
+    chat = _chat(alice, "Newest")
+    question = Message.objects.create(conversation=chat, role="user", content="Hi")
+    reply = Message.objects.create(conversation=chat, role="assistant", content="Hello", parent=question)
+    Conversation.objects.filter(pk=chat.pk).update(current_message=reply)
+    chat.refresh_from_db()
+
+    html, queries = _send(client_alice, chat)
+
+    sent = Message.objects.filter(conversation=chat, role="user").order_by("id").last()
+    assert sent.parent_id == reply.pk and f'id="message-{sent.pk}"' in html
+    reads = [sql for sql in queries if sql.startswith("SELECT") and 'FROM "conversations_message"' in sql]
+    assert len(reads) == 1, "\n".join(sql[:160] for sql in reads)
+    assert len(queries) <= 11, "\n".join(sql[:100] for sql in queries)
+
+
 def test_a_send_lower_in_the_list_renders_the_sidebar_with_it_on_top(client_alice, alice, upstream):
     lower = _chat(alice, "Lower", ago=timedelta(minutes=5))
     newest = _chat(alice, "Newest")
@@ -140,10 +156,12 @@ def test_a_new_chat_is_one_row_above_todays_newest(client_alice, alice, upstream
     assert row.index(f'id="conversation-{created.pk}"') < row.index("</div>")
     assert 'aria-current="page"' in row and "A new question" in row
     # session, user, repeat check, quota, the transaction (the conversation, two messages, its
-    # title and current message), the row that led the list, and the person's folders for the new
-    # row's "Move to folder" menu
-    assert len(queries) <= 12, "\n".join(query["sql"][:100] for query in queries)
+    # title and current message), and the row that led the list; not the person's folders (the
+    # header's "Move to folder" menu loads when it is opened)
+    assert len(queries) <= 11, "\n".join(query["sql"][:100] for query in queries)
     assert not any("_check" in query["sql"] for query in queries), "the settings' bounds went to the database"
+    assert not any('"conversations_folder"' in query["sql"] for query in queries), "the folders were read"
+    assert f'hx-get="/c/{created.pk}/manage/?panel=header"' in html
 
 
 @pytest.mark.parametrize("ago", [None, timedelta(days=2)], ids=["first chat", "first chat today"])

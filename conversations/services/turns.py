@@ -7,9 +7,12 @@ saves it as it arrives and ends it as `complete`, `stopped` or `error`. Messages
 tree: Regenerate and Edit add alternatives beside a message and never change or delete one.
 """
 
+import functools
+import operator
 import uuid
 
 from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from conversations import generation
@@ -119,11 +122,11 @@ def message_send(
 
     def store():
         with transaction.atomic():
-            # Checked first, inside the transaction: a repeat must not be refused because
-            # the first submit's reply is now being written.
-            if client_id is not None and Message.objects.filter(client_id=client_id).exists():
+            # The repeat is checked first, inside the transaction: a repeat must not be refused
+            # because the first submit's reply is now being written.
+            repeated, parent = _repeat_and_parent(conversation, client_id=client_id, parent_id=parent_id)
+            if repeated:
                 return *_repeated_turn(conversation, client_id), False
-            parent = _parent_for_reply(conversation, parent_id)
             _check_can_ask(conversation.owner, conversation.model)
             _check_fits(conversation, content)
             return *_store_turn(conversation, content, parent=parent, client_id=client_id), True
@@ -215,17 +218,27 @@ def _clean(content: str) -> str:
     return content
 
 
-def _parent_for_reply(conversation: Conversation, parent_id: int | None) -> Message | None:
+def _repeat_and_parent(
+    conversation: Conversation, *, client_id: uuid.UUID | None, parent_id: int | None
+) -> tuple[bool, Message | None]:
+    """Whether `client_id` was already stored (a repeated submit), and else the message the new one
+    answers (`parent_id`, by default the current message), checked; both read in one query."""
     if parent_id is None:
         parent_id = conversation.current_message_id
-        if parent_id is None:
-            return None
-    parent = Message.objects.filter(pk=parent_id, conversation=conversation).first()
+    wanted = [Q(pk=parent_id, conversation=conversation)] if parent_id is not None else []
+    if client_id is not None:
+        wanted.append(Q(client_id=client_id))  # unique: with the parent, at most two rows
+    rows = list(Message.objects.filter(functools.reduce(operator.or_, wanted)).order_by()) if wanted else []
+    if client_id is not None and any(row.client_id == client_id for row in rows):
+        return True, None
+    if parent_id is None:
+        return False, None
+    parent = next((row for row in rows if row.pk == parent_id and row.conversation_id == conversation.pk), None)
     if parent is None:
         raise ChatError("The message you answered is not in this conversation any more. Reload the page.")
     if parent.in_progress:
         raise ChatError("Wait for the reply to finish, or press Stop.")
-    return parent
+    return False, parent
 
 
 def _store_turn(conversation: Conversation, content: str, *, parent, client_id) -> tuple[Message, Message]:

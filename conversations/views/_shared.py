@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.functional import SimpleLazyObject
 
 from conversations.folders import folder_choices
 from conversations.forms import ConversationModelForm, ConversationSettingsForm, MessageForm
@@ -83,8 +84,22 @@ def folders_of(request: HttpRequest, page: SidebarPage | None = None):
     return lambda: folder_choices(request.user)
 
 
-def render_chat(request: HttpRequest, template: str, page: ChatPage, *, status: int = 200, **forms) -> HttpResponse:
-    """The chat page, or one of its partials, from what `chat_page` read; `forms` replace the empty ones."""
+def render_chat(
+    request: HttpRequest,
+    template: str,
+    page: ChatPage,
+    *,
+    status: int = 200,
+    settings_open: bool = False,
+    actions_later: bool = False,
+    **forms,
+) -> HttpResponse:
+    """The chat page, or one of its partials, from what `chat_page` read; `forms` replace the empty ones.
+
+    `settings_open`: the header's Settings panel is rendered open with its form in it (otherwise the
+    form loads when the panel is opened, and a new chat's composer holds the settings' fields).
+    `actions_later`: the header's ⋯ menu loads its actions when opened (htmx only: a page holds them)."""
+    conversation = page.conversation
     context = {
         "conversation": page.conversation,
         "messages_list": page.messages,
@@ -97,10 +112,17 @@ def render_chat(request: HttpRequest, template: str, page: ChatPage, *, status: 
         "folder_choices": folders_of(request, page.sidebar.page),
         "temporary_hours": settings.TEMPORARY_CHAT_HOURS,
         "message_form": MessageForm(initial={"parent": page.parent_id}),
-        "settings_form": ConversationSettingsForm(instance=page.conversation, prefix="settings", user=request.user),
+        "settings_open": settings_open,
+        "actions_later": actions_later,
+        "settings_form": (
+            ConversationSettingsForm(instance=conversation, prefix="settings", user=request.user)
+            if conversation is None or settings_open
+            else None
+        ),
+        # Built when the header's picker is rendered: a sent turn's response has no header.
         "model_form": (
-            ConversationModelForm(instance=page.conversation, prefix="header", user=request.user)
-            if page.conversation
+            SimpleLazyObject(lambda: ConversationModelForm(instance=conversation, prefix="header", user=request.user))
+            if conversation
             else None
         ),
         "models": page.models,

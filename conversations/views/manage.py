@@ -6,7 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from common.security import safe_next
@@ -18,6 +19,7 @@ from conversations.sidebar import sidebar_page
 from conversations.views._shared import (
     HEADER,
     PAGE,
+    SETTINGS,
     SIDEBAR,
     folders_of,
     int_or_none,
@@ -57,10 +59,14 @@ def _current(request: HttpRequest) -> Conversation | None:
 
 @require_GET
 def conversation_manage(request: HttpRequest, pk: int) -> HttpResponse:
-    """A sidebar item with its actions open (loaded on demand: the list itself stays small)."""
+    """A sidebar item with its actions open (loaded on demand: the list itself stays small), or with
+    `?panel=header` the actions of the chat header's ⋯ menu, when a new chat's response left them out."""
     conversation = owned_conversation(request, pk)
     if not request.htmx:
         return redirect(f"{conversation.get_absolute_url()}#actions")
+    if request.GET.get("panel") == "header":
+        context = {"conversation": conversation, "folder_choices": folders_of(request)}
+        return render(request, f"{PAGE}#header-actions", context)
     context = {
         "item": conversation,
         "open_menu": conversation.pk,
@@ -134,9 +140,13 @@ def conversation_restore(request: HttpRequest, pk: int) -> HttpResponse:
     return _sidebar_response(request, conversation=_current(request))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the header's settings form, loaded when its panel is first opened (for htmx), or the chat
+    page with the panel open and the form in it; POST: save the settings."""
     conversation = owned_conversation(request, pk)
+    if request.method == "GET":
+        return _settings_panel(request, conversation)
     form = ConversationSettingsForm(request.POST, instance=conversation, prefix="settings", user=request.user)
     saved = form.is_valid()
     if saved:
@@ -154,7 +164,19 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
         }
         return render(request, f"{HEADER}#settings-response", context, status=status)
     page = chat_page(request.user, conversation, sidebar=requested_sidebar(request))
-    return render_chat(request, PAGE, page, settings_form=form, status=status)
+    return render_chat(request, PAGE, page, settings_form=form, settings_open=True, status=status)
+
+
+def _settings_panel(request: HttpRequest, conversation: Conversation) -> HttpResponse:
+    if request.htmx:
+        form = ConversationSettingsForm(instance=conversation, prefix="settings", user=request.user)
+        response = render(request, f"{SETTINGS}#settings-form", {"conversation": conversation, "settings_form": form})
+    else:
+        page = chat_page(request.user, conversation, sidebar=requested_sidebar(request))
+        response = render_chat(request, PAGE, page, settings_open=True)
+    # One URL, two answers: a browser's cache (and htmx's history) must not give one for the other.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_POST

@@ -49,7 +49,8 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     turn = [message for message in (user_message, assistant_message) if message is not None]
     sidebar = sidebar_after_turn(request.user, conversation) if created else requested_sidebar(request)
     page = chat_page(request.user, conversation, sidebar=sidebar, messages=turn)
-    response = render_chat(request, f"{PAGE}#chat-pane-response", page)
+    # The header's ⋯ actions load when opened: they cost a render and a read of the folders.
+    response = render_chat(request, f"{PAGE}#chat-pane-response", page, actions_later=True)
     response = retarget(response, "#chat-pane")
     response = reswap(response, "outerHTML")
     return push_url(response, conversation.get_absolute_url())

@@ -1,7 +1,7 @@
 // The chat page's workspace behaviour beside chat.js: message times in the browser's own time
 // zone, the keyboard shortcut help (? or Ctrl+/), the tab's title when a model-made title arrives,
-// and focus kept on a reply's feedback when its controls are swapped. Delegated from document;
-// no inline script.
+// focus kept on a reply's feedback when its controls are swapped, and the header's Settings loaded
+// when first opened. Delegated from document; no inline script.
 (function () {
   "use strict";
 
@@ -97,6 +97,31 @@
     } else if (target.closest("[data-shortcuts-close]") || target === dialog()) {
       closeHelp(); // the close button, or a click on the backdrop (the dialog's body covers the rest)
     }
+  });
+
+  // --- A header panel whose content loads when it is first opened (the Settings) ----------
+  function lazyPanel(event) {
+    var elt = event.detail.elt;
+    return elt && elt.hasAttribute && elt.hasAttribute("data-lazy-panel") ? elt : null;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var panel = lazyPanel(event);
+    if (panel) panel.setAttribute("aria-busy", "true");
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var panel = lazyPanel(event);
+    if (panel) panel.removeAttribute("aria-busy");
+  });
+
+  // The focus was on the link the form replaced (or nowhere): it goes to the form's first field,
+  // not back to the composer.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var panel = lazyPanel(event);
+    if (!panel || (document.activeElement && document.activeElement !== document.body)) return;
+    var first = panel.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) first.focus();
   });
 
   // --- The title a model made, and feedback's focus -------------------------------------

@@ -1,4 +1,5 @@
-"""The chat's chrome in a real browser: menus, the sidebar's item menu, delete and share, phones, search."""
+"""The chat's chrome in a real browser: menus (the Settings, and a new chat's ⋯, loaded when opened), the
+sidebar's item menu, delete and share, phones, search."""
 
 import re
 
@@ -69,6 +70,42 @@ def test_escape_closes_a_menu_and_gives_the_focus_back_to_its_button(page, live_
 
     expect(settings).not_to_have_attribute("open", "")
     expect(settings.locator("summary")).to_be_focused()
+
+
+def test_the_settings_load_when_opened_and_a_saved_change_is_applied(page, live_server, upstream, alice):
+    conversation = open_chat(page, live_server, alice)
+    settings = page.locator(SETTINGS)
+    expect(settings.locator("textarea")).to_have_count(0)  # the page came without the form
+
+    settings.locator("summary").click()
+    settings.get_by_label("System prompt").fill("Answer in French.")
+    settings.get_by_role("button", name="Save settings").click()
+
+    expect(settings.get_by_role("status")).to_have_text("Saved.")
+    expect(settings).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#system-prompt-badge summary")).to_have_text("System prompt")
+    send(page, "And in June?")
+    expect_finished(page.locator(SAVED).last, "Echo: And in June?")
+    assert upstream.completion_requests[-1].json["messages"][0] == {"role": "system", "content": "Answer in French."}
+    conversation.refresh_from_db()
+    assert conversation.system_prompt == "Answer in French."
+
+
+def test_a_new_chats_menu_loads_its_actions_when_opened_and_renames_it(page, live_server, upstream, alice):
+    sign_in(page, live_server, alice)
+    send(page, "Where should we go?")
+    expect_finished(page.locator(SAVED).last, "Echo: Where should we go?")
+    actions = page.locator(ACTIONS)
+
+    actions.locator("summary").click()
+    rename = actions.locator("input[data-rename]")
+    expect(rename).to_have_value("Where should we go?")
+    rename.fill("Trip ideas")
+    rename.press("Enter")
+
+    expect(page.locator("#conversation-list").get_by_role("link", name="Trip ideas")).to_be_visible()
+    expect(page.locator("#chat-title")).to_have_text("Trip ideas")
+    assert Conversation.objects.get(owner=alice).title == "Trip ideas"
 
 
 def test_sending_a_message_closes_the_menus(page, live_server, upstream, alice):
