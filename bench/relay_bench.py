@@ -16,6 +16,9 @@ by `cat` in another, so neither is counted. CPU is `time.process_time()` of this
   them (one word per event at these intervals; the bench checks that it was so);
 - **per turn**: from before the POST until the reply is saved, titled and gone from the pool.
 
+Both are also given by thread: `request` (the main thread: the send, then the stream, as a
+gunicorn thread serves them one after the other), `generation` (the pool's) and `stream-saver`.
+
     .venv/bin/python bench/relay_bench.py --words 200 --interval-ms 20 --runs 5
     .venv/bin/python bench/relay_bench.py --words 1000 --interval-ms 5 --runs 3
 
@@ -92,9 +95,7 @@ def cpu_times() -> dict[str, float]:
     """CPU seconds of the whole process and of each of its threads by kind, now."""
     times = {"process": time.process_time()}
     for thread in threading.enumerate():
-        kind = (
-            "follower" if thread.name == "MainThread" else thread.name.rstrip("0123456789_").removeprefix("chatsite-")
-        )
+        kind = "request" if thread.name == "MainThread" else thread.name.rstrip("0123456789_").removeprefix("chatsite-")
         try:
             used = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
         except (OSError, TypeError):  # the thread ended meanwhile
@@ -109,7 +110,7 @@ def one_turn(client, sink: socket.socket, words: int) -> dict:
     from conversations.generation import live
     from conversations.models import Message
 
-    turn_started = time.process_time()
+    turn_started = cpu_times()
     response = client.post(
         "/c/", {"content": f"bench {uuid.uuid4()}", "client_id": str(uuid.uuid4())}, headers={"HX-Request": "true"}
     )
@@ -124,7 +125,8 @@ def one_turn(client, sink: socket.socket, words: int) -> dict:
     stream.close()
     while live.running:  # saved and titled
         time.sleep(0.001)
-    turn_cpu = time.process_time() - turn_started
+    turn_ended = cpu_times()
+    turn_threads = {name: (used - turn_started.get(name, 0)) * 1000 for name, used in turn_ended.items()}
     parser = sse.Parser()
     received, times = [], []
     for written, chunk in chunks:
@@ -140,7 +142,8 @@ def one_turn(client, sink: socket.socket, words: int) -> dict:
     return {
         "us_per_word": per_thread.pop("process"),
         "threads": per_thread,
-        "turn_ms": turn_cpu * 1000,
+        "turn_ms": turn_threads.pop("process"),
+        "turn_threads": turn_threads,
         "events": texts,
         "ok": reply.status == "complete" and reply.content == text and len(text.split()) == words,
     }
@@ -185,10 +188,18 @@ def main() -> int:
     per_word = statistics.median(r["us_per_word"] for r in results)
     per_turn = statistics.median(r["turn_ms"] for r in results)
     threads = {name: statistics.median(r["threads"].get(name, 0) for r in results) for name in results[0]["threads"]}
+    turn_threads = {
+        name: statistics.median(r["turn_threads"].get(name, 0) for r in results) for name in results[0]["turn_threads"]
+    }
+    least = min(r["us_per_word"] for r in results), min(r["turn_ms"] for r in results)
     print(
         f"median of {len(results)}: {per_word:.1f} µs CPU per word, {per_turn:.1f} ms CPU per turn "
         f"({args.words} words, {args.interval_ms:g} ms apart; load average {os.getloadavg()[0]:.2f})\n"
-        "  per word by thread (µs): " + ", ".join(f"{name} {us:.1f}" for name, us in sorted(threads.items()))
+        "  per word by thread (µs): " + ", ".join(f"{name} {us:.1f}" for name, us in sorted(threads.items())) + "\n"
+        "  per turn by thread (ms): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(turn_threads.items()))
+        + "\n"
+        f"  least of {len(results)}: {least[0]:.1f} µs CPU per word, {least[1]:.1f} ms CPU per turn"
     )
     return 0 if all(r["ok"] for r in results) else 1
 

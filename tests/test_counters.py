@@ -15,10 +15,10 @@ def _items(count: int, *, apart: float = 0.0):
 
 
 def test_it_keeps_the_slot_past_its_ttl_while_items_come():
-    held = counters.lease("test-holding", limit=1, ttl=0.3)
+    held = counters.lease("test-holding", limit=1, ttl=1)  # whole seconds: Redis expires in seconds
     still_held = []
 
-    for _ in counters.Holding(_items(6, apart=0.1), [held]):
+    for _ in counters.Holding(_items(6, apart=0.25), [held]):
         still_held.append(cache.get(held.key) is not None)
 
     assert all(still_held)
