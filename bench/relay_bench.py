@@ -21,6 +21,12 @@ gunicorn thread serves them one after the other), `generation` (the pool's) and 
 
     .venv/bin/python bench/relay_bench.py --words 200 --interval-ms 20 --runs 5
     .venv/bin/python bench/relay_bench.py --words 1000 --interval-ms 5 --runs 3
+    .venv/bin/python bench/relay_bench.py --one-thread --words 2000 --runs 9
+
+`--one-thread` measures the same per-word Python (the upstream's events parsed, `Live.append`,
+`follow`, `events`, `Holding`) on one thread, each word taken by the stream as soon as it is
+appended: no thread waits, so what it reports is the code's own cost, without the wake-ups
+(on this VM a thread's wake-up costs 15 to 35 µs of CPU, more than all of that code).
 
 It prints one line per run and the medians. The exit status is 1 if a reply was not saved
 complete with the upstream's text or the client did not receive exactly that text.
@@ -149,12 +155,62 @@ def one_turn(client, sink: socket.socket, words: int) -> dict:
     }
 
 
+class _Body:
+    """An upstream body already read: one server-sent event per read, as the socket gives them."""
+
+    def __init__(self, events: list[bytes]):
+        self._events = iter(events)
+
+    def read1(self, size: int) -> bytes:
+        return next(self._events, b"")
+
+
+def one_thread(client, words: int) -> float:
+    """The per-word Python of the relay without any wake-up: the upstream's events parsed
+    (`CompletionStream`), handed to the reply (`Live.append`) and taken at once by the stream
+    (`follow`, `events`, `Holding`, `StreamingHttpResponse`), all on this thread; µs of CPU per word."""
+    from types import SimpleNamespace
+
+    from conversations.generation import live, relay
+    from conversations.models import Conversation, Message
+    from providers.upstream import UpstreamConfig
+    from providers.upstream.stream import CompletionStream
+
+    owner = client.session["_auth_user_id"]
+    conversation = Conversation.objects.create(owner_id=owner, model="bench/fake")
+    reply = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    prefix = b'data: {"id": "gen-1", "model": "bench/fake", "choices": [{"index": 0, "delta": {"content": "'
+    body = [prefix + b'ts%d "}, "finish_reason": null}]}\n\n' % word for word in range(words)]
+    response = SimpleNamespace(
+        headers={"Content-Type": "text/event-stream"}, raw=SimpleNamespace(_fp=_Body([*body, b"data: [DONE]\n\n"]))
+    )
+    stream = CompletionStream(response, config=UpstreamConfig.from_settings(), model="bench/fake")
+    # The code before this bench decided per piece whether there is a bus (`Publisher` always).
+    reply_live = live.Live(bus=getattr(relay, "publisher", relay.Publisher)(reply.pk))
+    live.running[reply.pk] = reply_live
+    try:
+        chunks = iter(client.get(f"/c/{conversation.pk}/messages/{reply.pk}/stream/?offset=0"))
+        next(chunks)  # retry:
+        started = time.process_time()
+        for piece in stream:
+            reply_live.append(piece)
+            next(chunks)
+        used = time.process_time() - started
+    finally:
+        reply_live.finished = True
+        live.running.pop(reply.pk)
+    return used / words * 1e6
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=200)
     parser.add_argument("--interval-ms", type=float, default=20.0)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="turns run first and not counted")
+    parser.add_argument(
+        "--one-thread", action="store_true", help="the per-word Python alone, on one thread, without wake-ups"
+    )
     args = parser.parse_args()
 
     upstream, port = start_upstream(args.words, args.interval_ms)
@@ -169,6 +225,13 @@ def main() -> int:
 
             client = Client()
             client.force_login(get_user_model().objects.create_user(username="bench"))
+            if args.one_thread:
+                costs = [one_thread(client, args.words) for _ in range(args.warmup + args.runs)][args.warmup :]
+                print(
+                    f"one thread, {args.words} words: {statistics.median(costs):.2f} µs CPU per word "
+                    f"(median of {len(costs)}; least {min(costs):.2f}; load average {os.getloadavg()[0]:.2f})"
+                )
+                return 0
             results = []
             for run in range(args.warmup + args.runs):
                 result = one_turn(client, ours, args.words)
