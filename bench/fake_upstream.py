@@ -26,6 +26,7 @@ Run alone: `python bench/fake_upstream.py --port 8001`. It prints `READY <port>`
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -198,7 +199,11 @@ class Upstream:
             if writer.transport.is_closing() or (closed is not None and closed.done()):
                 break
         if closed is not None:
-            closed.cancel()  # before the end is written: the client's next request is not read here
+            # Before the end is written, so the client's next request is not read here; awaited,
+            # so the read is gone before the next request's (two reads at once would raise).
+            closed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closed
         for event in _final_events(response_id, created, model, self.words):
             writer.write(frame(event))
         if chunked:

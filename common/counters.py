@@ -30,9 +30,14 @@ class Lease:
         self._renewed = time.monotonic()
         self._released = False
 
+    @property
+    def due(self) -> float:
+        """When (time.monotonic) `renew` next writes to the cache."""
+        return self._renewed + self._ttl / 3
+
     def renew(self) -> None:
         """Keep the slot for another `ttl` seconds (a cache write at most every third of it)."""
-        if not self._released and time.monotonic() - self._renewed >= self._ttl / 3:
+        if not self._released and time.monotonic() >= self.due:
             cache.touch(self.key, self._ttl)
             self._renewed = time.monotonic()
 
@@ -61,6 +66,8 @@ class Holding:
 
     def __init__(self, iterable, leases: list[Lease]):
         self._iterable, self._iterator, self._leases = iterable, iter(iterable), leases
+        # A streamed reply gives an item per word: the leases are looked at only once one is due.
+        self._due = min((held.due for held in leases), default=float("inf"))
 
     def __iter__(self):
         return self
@@ -71,8 +78,10 @@ class Holding:
         except BaseException:
             self.close()
             raise
-        for held in self._leases:
-            held.renew()
+        if time.monotonic() >= self._due:
+            for held in self._leases:
+                held.renew()
+            self._due = min(held.due for held in self._leases)
         return item
 
     def close(self) -> None:

@@ -10,10 +10,15 @@ from dataclasses import dataclass, replace
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 
 from common import secrets
 from providers.models import ProviderKey
 from providers.upstream import UpstreamConfig
+
+KEYS_CACHE_KEY = "chatsite:provider-key-assignments:v1"
+KEYS_SECONDS = 30
 
 
 class EncryptionError(Exception):
@@ -112,18 +117,71 @@ def resolve_key(user) -> ResolvedKey:
     return ResolvedKey(base_url=settings.AIMLAPI_BASE_URL, api_key=settings.AIMLAPI_API_KEY or "")
 
 
-def stored_key_for(user) -> ProviderKey | None:
+def stored_key_for(user, *, again: bool = True) -> ProviderKey | None:
     """The stored key `resolve_key` picks for `user`, without decrypting it; None: the environment's."""
-    enabled = ProviderKey.objects.filter(enabled=True).order_by("pk")
-    for queryset in (
-        enabled.filter(users=user),
-        enabled.filter(groups__in=user.groups.all()),
-        enabled.filter(is_default=True),
-    ):
-        key = queryset.first()
-        if key is not None:
-            return key
-    return None
+    assigned = assignments()
+    if not assigned:  # no enabled stored key at all: no query
+        return None
+    pk = next((key.pk for key in assigned if user.pk in key.user_ids), None)
+    if pk is None and any(key.group_ids for key in assigned):
+        # The person's groups are read, never cached: a change of membership needs no invalidation.
+        group_ids = set(user.groups.values_list("pk", flat=True))
+        pk = next((key.pk for key in assigned if key.group_ids & group_ids), None)
+    if pk is None:
+        pk = next((key.pk for key in assigned if key.is_default), None)
+    if pk is None:
+        return None
+    # The row itself is read each time, not cached: its secret is rotated with update() (rotate_all).
+    key = ProviderKey.objects.filter(pk=pk, enabled=True).first()
+    if key is None and again:  # disabled or deleted on another process since the cache was filled
+        forget_assignments()
+        return stored_key_for(user, again=False)
+    return key
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One enabled stored key and who it is for, as `stored_key_for` reads them from the cache."""
+
+    pk: int
+    is_default: bool
+    user_ids: frozenset[int]
+    group_ids: frozenset[int]
+
+
+def assignments() -> tuple[Assignment, ...]:
+    """Every enabled stored key with its people and groups, lowest id first, kept in the cache.
+
+    Every reply and title asks which key to use, and the answer changes only when an admin edits
+    a key (its save, delete, people or groups clear the cache, see providers.apps; other processes
+    without a shared cache see the change within KEYS_SECONDS). Without any stored key, the
+    common case, the lookup then costs no query at all."""
+    assigned = cache.get(KEYS_CACHE_KEY)
+    if assigned is None:
+        enabled = list(ProviderKey.objects.filter(enabled=True).order_by("pk").values_list("pk", "is_default"))
+        users: dict[int, set[int]] = {}
+        groups: dict[int, set[int]] = {}
+        if enabled:
+            pks = [pk for pk, _ in enabled]
+            through = ProviderKey.users.through.objects.filter(providerkey_id__in=pks)
+            for pk, user_id in through.values_list("providerkey_id", "user_id"):
+                users.setdefault(pk, set()).add(user_id)
+            through = ProviderKey.groups.through.objects.filter(providerkey_id__in=pks)
+            for pk, group_id in through.values_list("providerkey_id", "group_id"):
+                groups.setdefault(pk, set()).add(group_id)
+        assigned = tuple(
+            Assignment(pk, is_default, frozenset(users.get(pk, ())), frozenset(groups.get(pk, ())))
+            for pk, is_default in enabled
+        )
+        cache.set(KEYS_CACHE_KEY, assigned, KEYS_SECONDS)
+    return assigned
+
+
+def forget_assignments() -> None:
+    """Clear the cached assignments now and again when the transaction that changed them commits
+    (a reply reading in between would otherwise cache the old ones)."""
+    cache.delete(KEYS_CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(KEYS_CACHE_KEY))
 
 
 def for_key(key: ProviderKey) -> ResolvedKey:

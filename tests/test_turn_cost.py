@@ -209,3 +209,23 @@ def test_the_saver_writes_the_text_and_hears_a_stop_with_its_plain_sql(alice):
     assert Message.objects.get(pk=finished.pk).content == "Done", "a final save is never undone"
     assert replies[streaming.pk].saved_length == len("so far")
     assert Message._meta.db_table == "conversations_message", "the saver's SQL names this table"
+
+
+def test_the_saver_hears_a_stop_while_no_reply_has_new_text(alice):
+    conversation = _chat(alice, "Waiting")
+    waiting, stopped = (
+        Message.objects.create(conversation=conversation, role="assistant", status="pending") for _ in range(2)
+    )
+    Message.objects.filter(pk=stopped.pk).update(stop_requested=True)
+    before = Message.objects.get(pk=waiting.pk).updated_at
+    replies = {message.pk: live.Live(bus=None) for message in (waiting, stopped)}
+    live.running.update(replies)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            assert saver.save_progress() == [stopped.pk]
+    finally:
+        for message_id in replies:
+            live.running.pop(message_id, None)
+
+    assert [query["sql"].split()[0] for query in queries] == ["SELECT"], "nothing is written while nothing is new"
+    assert Message.objects.get(pk=waiting.pk).updated_at == before

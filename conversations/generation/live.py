@@ -25,7 +25,7 @@ from providers.upstream import CompletionStream, UpstreamError
 class Live:
     """A reply being generated in this process: its text so far, shared with followers."""
 
-    bus: Publisher
+    bus: Publisher | None  # None without the bus: decided once per reply, not asked per piece
     text: str = ""
     saved_length: int = 0
     finished: bool = False
@@ -38,13 +38,18 @@ class Live:
     notice: str = ""
     notice_version: int = 0
     upstream: str = "the upstream"  # as the notice names it (providers.wording.name)
+    # Followers waiting on `changed` now: a piece that arrives while they are busy relaying the
+    # last one needs no notify (they look at the text before they wait again).
+    waiters: int = 0
 
     def append(self, piece: str) -> None:
         with self.changed:
             start = len(self.text)
             self.text += piece
-            self.changed.notify_all()
-        self.bus.piece(start, piece)
+            if self.waiters:
+                self.changed.notify_all()
+        if self.bus is not None:
+            self.bus.piece(start, piece)
 
     def waiting(self, seconds: float, error: UpstreamError) -> None:
         """The upstream client's on_wait: tell the followers how long the reply waits before it tries again."""
@@ -53,7 +58,8 @@ class Live:
             self.notice_version += 1
             notice = self.notice
             self.changed.notify_all()
-        self.bus.notice(notice)
+        if self.bus is not None:
+            self.bus.notice(notice)
 
 
 # Every reply of this process from `start` until it is saved and titled: the saver's work
@@ -91,7 +97,11 @@ def follow(message_id: int, offset: int = 0) -> Iterator[tuple[str, int] | Waiti
             with live.changed:
                 quiet = len(live.text) <= offset and live.notice_version == notice_seen
                 if quiet and not live.finished and not live.cancelled:
-                    live.changed.wait(KEEPALIVE_SECONDS)
+                    live.waiters += 1
+                    try:
+                        live.changed.wait(KEEPALIVE_SECONDS)
+                    finally:
+                        live.waiters -= 1
                 text, ending = live.text, live.finished or live.cancelled
                 notice, version = live.notice, live.notice_version
             if version != notice_seen:

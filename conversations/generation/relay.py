@@ -128,6 +128,11 @@ class Publisher:
                 _failed(error)
 
 
+def publisher(message_id: int) -> Publisher | None:
+    """The writes of one reply to the bus, or None without one (then nothing is written per piece)."""
+    return Publisher(message_id) if bus() is not None else None
+
+
 def request_stop(message_id: int) -> None:
     """Tell every process to stop the reply (the one generating it does); the database flag stays
     as the fallback the saver reads."""
