@@ -2,6 +2,7 @@
 on a script error, a Content-Security-Policy violation or a leaked API key."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,9 @@ def browser():
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
+ELSEWHERE = re.compile(r"^https?://(?!(localhost|127\.0\.0\.1)[:/])")
+
+
 @pytest.fixture
 def open_page(browser, live_server):
     """Opens a page in a fresh browser context (`browser.new_context` options: viewport, color_scheme...).
@@ -54,6 +58,9 @@ def open_page(browser, live_server):
     def open_page(**options) -> Page:
         context = browser.new_context(base_url=live_server.url, **{"viewport": DESKTOP, **options})
         context.set_default_timeout(TIMEOUT_MS)
+        # Nothing but this machine is asked: the identity provider's own sign-in page loads Google
+        # Fonts, and with no internet that request hung its page's load for seconds (a flaky test).
+        context.route(ELSEWHERE, lambda route: route.abort())
         page = context.new_page()
         script_errors, blocked = [], []
         page.on("pageerror", lambda error: script_errors.append(error))
