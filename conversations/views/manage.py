@@ -148,23 +148,7 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         return _settings_panel(request, conversation)
     form = ConversationSettingsForm(request.POST, instance=conversation, prefix="settings", user=request.user)
-    saved = form.is_valid()
-    if saved:
-        services.conversation_update_settings(conversation=conversation, settings=form.cleaned_data)
-        if not request.htmx:
-            return redirect(conversation)
-    status = 200 if saved else 422
-    if request.htmx:
-        # The header's model and system prompt badge show what was saved.
-        context = {
-            "conversation": conversation,
-            "settings_form": form,
-            "settings_saved": saved,
-            "model_form": ConversationModelForm(instance=conversation, prefix="header", user=request.user),
-        }
-        return render(request, f"{HEADER}#settings-response", context, status=status)
-    page = chat_page(request.user, conversation, sidebar=requested_sidebar(request))
-    return render_chat(request, PAGE, page, settings_form=form, settings_open=True, status=status)
+    return _save_header_form(request, conversation, form, name="settings", settings_open=True)
 
 
 def _settings_panel(request: HttpRequest, conversation: Conversation) -> HttpResponse:
@@ -184,6 +168,13 @@ def conversation_model(request: HttpRequest, pk: int) -> HttpResponse:
     """The header's model picker: the settings' model alone, checked and stored as they are."""
     conversation = owned_conversation(request, pk)
     form = ConversationModelForm(request.POST, instance=conversation, prefix="header", user=request.user)
+    return _save_header_form(request, conversation, form, name="model")
+
+
+def _save_header_form(request: HttpRequest, conversation: Conversation, form, *, name: str, **page) -> HttpResponse:
+    """Save the settings one of the header's forms holds (`name`: "settings" or "model") through the one
+    settings service. For htmx, the header's `<name>-response` with both forms, the other one built
+    from what was saved (the model picker and the system prompt badge show it); else the chat page."""
     saved = form.is_valid()
     if saved:
         services.conversation_update_settings(conversation=conversation, settings=form.cleaned_data)
@@ -191,12 +182,11 @@ def conversation_model(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(conversation)
     status = 200 if saved else 422
     if not request.htmx:
-        page = chat_page(request.user, conversation, sidebar=requested_sidebar(request))
-        return render_chat(request, PAGE, page, model_form=form, status=status)
-    context = {
-        "conversation": conversation,
-        "model_form": form,
-        "model_saved": saved,
-        "settings_form": ConversationSettingsForm(instance=conversation, prefix="settings", user=request.user),
-    }
-    return render(request, f"{HEADER}#model-response", context, status=status)
+        chat = chat_page(request.user, conversation, sidebar=requested_sidebar(request))
+        return render_chat(request, PAGE, chat, status=status, **{f"{name}_form": form}, **page)
+    if name == "settings":
+        other = "model_form", ConversationModelForm(instance=conversation, prefix="header", user=request.user)
+    else:
+        other = "settings_form", ConversationSettingsForm(instance=conversation, prefix="settings", user=request.user)
+    context = {"conversation": conversation, f"{name}_form": form, f"{name}_saved": saved, other[0]: other[1]}
+    return render(request, f"{HEADER}#{name}-response", context, status=status)

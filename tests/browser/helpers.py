@@ -64,6 +64,12 @@ def sign_in(page: Page, live_server, user) -> None:
     page.wait_for_load_state("load")
 
 
+def expect_htmx_idle(page: Page) -> None:
+    """No htmx request, swap or settle is under way: content just swapped in is what a key reaches
+    (a key pressed while htmx still swaps reaches an element about to be replaced)."""
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")).to_have_count(0)
+
+
 def send(page: Page, text: str) -> None:
     textarea = page.locator(COMPOSER)
     textarea.fill(text)

@@ -8,7 +8,15 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Conversation, Folder
-from tests.browser.helpers import SAVED, conversation_url, expect_finished, send, sign_in, stored_conversation
+from tests.browser.helpers import (
+    SAVED,
+    conversation_url,
+    expect_finished,
+    expect_htmx_idle,
+    send,
+    sign_in,
+    stored_conversation,
+)
 from tests.browser.test_accessibility import serious_axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,10 +31,7 @@ def test_a_folder_is_made_and_a_chat_moved_into_it_with_the_keyboard(page, live_
     page.get_by_label("New folder name").press("Enter")
     folder = page.locator("details.folder")
     expect(folder).to_contain_text("Work")
-    # The new sidebar is in, but htmx may still be swapping and settling it: a key pressed in that
-    # moment reaches a button about to be replaced (no person is that fast; the test was, about
-    # one run in two).
-    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")).to_have_count(0)
+    expect_htmx_idle(page)  # the new sidebar may still be settling (the test failed one run in two)
 
     menu = page.get_by_role("button", name="Actions for Quarterly plan", exact=True)
     menu.focus()
